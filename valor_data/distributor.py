@@ -56,9 +56,17 @@ class ProcessDistributor:
             yield from pool.imap_unordered(fn, tasks, chunksize=1)
 
 
+def _spark(**options: object) -> Distributor:
+    # Imported on use: pyspark (and Java) are only needed by those who ask for Spark.
+    from valor_data.spark_distributor import SparkDistributor
+
+    return SparkDistributor(**options)
+
+
 DISTRIBUTORS: dict[str, Callable[..., Distributor]] = {
     "multiprocessing": ProcessDistributor,
     "serial": SerialDistributor,
+    "spark": _spark,
 }
 
 
