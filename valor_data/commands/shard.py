@@ -1,0 +1,111 @@
+"""`valor-data shard`: pack a fetch output directory into WebDataset tar shards."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from valor_data.distributor import DISTRIBUTORS
+
+
+@click.command()
+@click.argument("src_dir", metavar="DIR", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Shard directory.")
+@click.option(
+    "--captions",
+    "caption_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="VALOR annotation JSON ([{video_id, desc}]); its captions replace the manifest's. Repeatable.",
+)
+@click.option("--shard-size", type=int, default=None, help="Samples per shard (default 1000).")
+@click.option("--shard-bytes", type=int, default=None, help="Or: target tar size in bytes.")
+@click.option("--prefix", default="valor", show_default=True, help="Shards are named {prefix}-000000.tar.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Shards written in parallel.")
+@click.option(
+    "--distributor",
+    type=click.Choice(sorted(DISTRIBUTORS)),
+    default="multiprocessing",
+    show_default=True,
+    help="What runs the shard tasks.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def shard(
+    src_dir: str,
+    out_dir: str,
+    caption_files: tuple[str, ...],
+    shard_size: int | None,
+    shard_bytes: int | None,
+    prefix: str,
+    workers: int,
+    distributor: str,
+    as_json: bool,
+) -> None:
+    """Write the ok clips of the fetch directory DIR as WebDataset shards in --out.
+
+    Each sample has {key}.mp4, {key}.flac, {key}.json (ids, labels with names, captions, probe facts,
+    sha256 of the media) and {key}.txt (the first caption, empty when the clip has none). Also writes
+    index.parquet, stats.json and manifest.parquet (the fetch manifest with its shard column filled).
+    Killed runs resume: run the same command again.
+    """
+    from tqdm import tqdm
+
+    from valor_data.shard import DEFAULT_SHARD_SIZE, ShardError, ShardOptions, run_shard
+
+    if shard_size is not None and shard_bytes is not None:
+        raise click.UsageError("give either --shard-size or --shard-bytes, not both")
+    if shard_size is None and shard_bytes is None:
+        shard_size = DEFAULT_SHARD_SIZE
+    if workers < 1:
+        raise click.UsageError(f"--workers must be >= 1, got {workers}")
+    bar = tqdm(total=0, unit="shard", desc="shard", file=sys.stderr, dynamic_ncols=True)
+
+    def on_plan(n: int) -> None:
+        bar.reset(total=n)
+
+    try:
+        options = ShardOptions(prefix=prefix, shard_size=shard_size, shard_bytes=shard_bytes)
+        summary = run_shard(
+            src_dir, out_dir, options, caption_files, distributor, workers, progress=bar.update, on_plan=on_plan
+        )
+    except ShardError as e:
+        bar.close()
+        raise click.ClickException(str(e)) from None
+    bar.close()
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+    else:
+        _print_summary(summary)
+    if summary["shards_failed"]:
+        sys.exit(1)
+
+
+def _print_summary(s: dict) -> None:
+    echo = click.echo
+    for line in s["caption_bad_rows"][:10]:
+        echo(f"warning: --captions row skipped: {line}", err=True)
+    if len(s["caption_bad_rows"]) > 10:
+        echo(f"warning: ... and {len(s['caption_bad_rows']) - 10} more bad --captions rows", err=True)
+    for line in s["missing_media"]:
+        echo(f"warning: not sharded: {line}", err=True)
+    if s["shards_failed"]:
+        for line in s["shards_failed"]:
+            echo(f"error: {line}", err=True)
+        echo(
+            f"{len(s['shards_failed'])} of {s['shards']} shards failed; the others are in place. "
+            "Run the same command again to retry them.",
+            err=True,
+        )
+        return
+    echo(
+        f"{s['samples']} samples in {s['shards']} shards ({s['shards_written']} written, "
+        f"{s['shards_skipped']} already done) -> {s['out']}"
+    )
+    echo(
+        f"  captions: {s['with_captions']} with, {s['without_captions']} without"
+        + (f"; {s['captions_unmatched']} --captions entries match no ok clip" if s["captions_unmatched"] else "")
+    )
+    echo(f"  {s['tar_bytes'] / 1e6:.1f} MB, {s['duration_s_total'] / 3600:.2f} h of media, {s['seconds']:.1f} s")
+    echo("  manifest: " + ", ".join(f"{k} {v}" for k, v in s["status"].items()))
