@@ -10,9 +10,11 @@ owner and mode), so any distributor - the process pool or Spark - produces the s
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import tarfile
 import time
 from collections import Counter
@@ -34,7 +36,8 @@ INDEX_NAME = "index.parquet"
 STATS_NAME = "stats.json"
 MANIFEST_NAME = "manifest.parquet"
 MARKER_SUFFIX = ".stats.json"
-TMP_SUFFIX = ".tmp"
+TMP_SUFFIX = ".tmp"  # every temporary name ends with it: {final name}.{host}-{pid}.tmp
+LOCK_NAME = ".shard.lock"
 DEFAULT_SHARD_SIZE = 1000
 _HEADER_BYTES = 512
 _SAMPLE_OVERHEAD = len(MEMBERS) * _HEADER_BYTES + 2048  # headers + a typical json/txt, for --shard-bytes
@@ -128,7 +131,8 @@ def read_manifest(src_dir: str | Path) -> pa.Table:
     missing = [name for name in MANIFEST_SCHEMA.names if name not in table.column_names]
     if missing:
         raise ShardError(f"{path}: not a fetch manifest, missing columns: {', '.join(missing)}")
-    ok_keys = [k for k, st in zip(table.column("key").to_pylist(), table.column("status").to_pylist()) if st == OK]
+    statuses = zip(table.column("key").to_pylist(), table.column("status").to_pylist(), strict=True)
+    ok_keys = [k for k, st in statuses if st == OK]
     dup = [k for k, n in Counter(ok_keys).items() if n > 1]
     if dup:
         raise ShardError(f"{path}: {len(dup)} ok clips appear more than once (first: {dup[0]}); rerun fetch")
@@ -298,7 +302,7 @@ def _write_shard(task: ShardTask) -> dict:
 
     out = Path(task.out_dir)
     final = out / task.name
-    tmp = out / (task.name + TMP_SUFFIX)
+    tmp = temp_path(final)
     src = Path(task.src_dir)
     stats = Counter()
     with open(tmp, "wb") as f:
@@ -358,9 +362,15 @@ def tar_members(path: str | Path) -> tuple[list[list], str]:
     return members, digest.hexdigest()
 
 
+def temp_path(final: Path) -> Path:
+    """A temporary name unique to this writer: two writers of one task (a Spark speculative copy, an
+    orphaned pool worker) never write into the same file; both rename identical bytes into place."""
+    return final.with_name(f"{final.name}.{socket.gethostname()}-{os.getpid()}{TMP_SUFFIX}")
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp = temp_path(path)
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
@@ -401,7 +411,7 @@ def check_config(out_dir: Path, config: dict) -> None:
     """Record the options on the first run; refuse a rerun whose options or input differ."""
     path = out_dir / CONFIG_NAME
     if not path.exists():
-        leftovers = [p.name for p in out_dir.iterdir() if not p.name.endswith(TMP_SUFFIX)]
+        leftovers = [p.name for p in out_dir.iterdir() if not p.name.endswith(TMP_SUFFIX) and p.name != LOCK_NAME]
         if leftovers:
             raise ShardError(
                 f"--out {out_dir}: not empty and not a shard directory (no {CONFIG_NAME}); choose a new one"
@@ -440,10 +450,11 @@ def run_shard(
     progress: Callable[[int], object] | None = None,
     on_plan: Callable[[int], object] | None = None,
 ) -> dict:
-    """Shard a fetch directory; returns the summary. Resumes a killed run with the same options."""
-    import webdataset  # noqa: F401 - imported (with torch, ~1-2 s) once here, not in each forked worker
+    """Shard a fetch directory; returns the summary. Resumes a killed run with the same options.
 
-    from valor_data.distributor import get_distributor
+    ``on_plan(n)`` is told how many shards are left to write, ``progress(1)`` is called per shard written.
+    """
+    import webdataset  # noqa: F401 - imported (with torch, ~1-2 s) once here, not in each forked worker
 
     t0 = time.monotonic()
     src, out = Path(src_dir), Path(out_dir)
@@ -452,7 +463,51 @@ def run_shard(
     plan = plan_shards(src, out, manifest, options, captions)
     plan.caption_bad_rows = caption_bad
     out.mkdir(parents=True, exist_ok=True)
-    config = {
+    lock = lock_dir(out)
+    try:
+        check_config(out, run_config(src, options, caption_files, captions, plan))
+        markers, skipped, failures = run_tasks(plan, distributor, workers, progress, on_plan)
+        summary = {
+            "out": str(out),
+            "shards": len(plan.tasks),
+            "shards_written": len(markers) - skipped,
+            "shards_skipped": skipped,
+            "shards_failed": [f"{name}: {msg}" for name, msg in sorted(failures.items())],
+            "missing_media": [f"{k}: {msg}" for k, msg in sorted(plan.missing_media.items())],
+            "captions_unmatched": plan.captions_unmatched,
+            "caption_bad_rows": plan.caption_bad_rows,
+        }
+        if not failures:
+            stats = write_outputs(out, manifest, plan, [markers[t.name] for t in plan.tasks])
+            for key in ("samples", "with_captions", "without_captions", "tar_bytes", "duration_s_total"):
+                summary[key] = stats[key]
+            summary["status"] = stats["manifest"]["status"]
+            summary["manifest_rows"] = stats["manifest"]["rows"]
+            for leftover in out.glob("*" + TMP_SUFFIX):  # partial files of killed runs; all is in place now
+                leftover.unlink(missing_ok=True)
+    finally:
+        os.close(lock)
+    summary["seconds"] = round(time.monotonic() - t0, 3)
+    return summary
+
+
+def lock_dir(out: Path) -> int:
+    """Hold an exclusive lock on SHARDDIR for the run. Forked workers inherit it, so a rerun started while
+    orphaned workers of a killed run still write is refused instead of racing them."""
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ShardError(f"--out {out} is in use by another `valor-data shard` run; wait for it to end") from None
+    return fd
+
+
+def run_config(
+    src: Path, options: ShardOptions, caption_files: Sequence[str | Path], captions: dict, plan: Plan
+) -> dict:
+    """What shard_config.json records: the options and digests of the captions and of the plan."""
+    return {
         "format": 1,
         "prefix": options.prefix,
         "shard_size": options.shard_size,
@@ -464,25 +519,37 @@ def run_shard(
         "shards": len(plan.tasks),
         "samples": sum(len(t.samples) for t in plan.tasks),
     }
-    check_config(out, config)
+
+
+def run_tasks(
+    plan: Plan,
+    distributor: str,
+    workers: int,
+    progress: Callable[[int], object] | None = None,
+    on_plan: Callable[[int], object] | None = None,
+) -> tuple[dict[str, dict], int, dict[str, str]]:
+    """Run the shard tasks not done yet (one retry in the same run; a rerun of the command retries again).
+
+    Returns the done-markers by shard name, how many were already done, and the failures by shard name.
+    """
+    from valor_data.distributor import get_distributor
 
     markers: dict[str, dict] = {}
     todo = []
     for task in plan.tasks:
         marker = read_done_marker(task)
-        if marker is not None:
-            markers[task.name] = marker
-        else:
+        if marker is None:
             todo.append(task)
+        else:
+            markers[task.name] = marker
     skipped = len(markers)
     if on_plan:
         on_plan(len(todo))
     failures: dict[str, str] = {}
-    for _attempt in range(2):  # one retry in the same run; a rerun of the command retries again
-        dist = get_distributor(distributor, workers)
-        retry = []
+    for _attempt in range(2):
         by_name = {t.name: t for t in todo}
-        for result in dist.map_unordered(write_shard, todo):
+        retry = []
+        for result in get_distributor(distributor, workers).map_unordered(write_shard, todo):
             if "error" in result:
                 failures[result["shard"]] = result["error"]
                 retry.append(by_name[result["shard"]])
@@ -494,29 +561,7 @@ def run_shard(
         todo = retry
         if not todo:
             break
-
-    summary = {
-        "out": str(out),
-        "shards": len(plan.tasks),
-        "shards_written": len(markers) - skipped,
-        "shards_skipped": skipped,
-        "shards_failed": [f"{name}: {msg}" for name, msg in sorted(failures.items())],
-        "missing_media": [f"{k}: {msg}" for k, msg in sorted(plan.missing_media.items())],
-        "captions_unmatched": plan.captions_unmatched,
-        "caption_bad_rows": plan.caption_bad_rows,
-    }
-    if failures:
-        summary["seconds"] = round(time.monotonic() - t0, 3)
-        return summary
-    ordered = [markers[t.name] for t in plan.tasks]
-    stats = write_outputs(out, manifest, plan, ordered)
-    summary.update(
-        {k: stats[k] for k in ("samples", "with_captions", "without_captions", "tar_bytes", "duration_s_total")}
-    )
-    summary["status"] = stats["manifest"]["status"]
-    summary["manifest_rows"] = stats["manifest"]["rows"]
-    summary["seconds"] = round(time.monotonic() - t0, 3)
-    return summary
+    return markers, skipped, failures
 
 
 def write_outputs(out: Path, manifest: pa.Table, plan: Plan, markers: list[dict]) -> dict:
@@ -575,6 +620,6 @@ def write_outputs(out: Path, manifest: pa.Table, plan: Plan, markers: list[dict]
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp = temp_path(path)
     pq.write_table(table, tmp)
     os.replace(tmp, path)

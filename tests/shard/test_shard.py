@@ -204,3 +204,19 @@ def test_foreign_nonempty_out_dir_is_refused(fetch_dir, tmp_path):
     (out / "thesis.tex").write_text("x")
     res = run("shard", str(fetch_dir), "--out", str(out), ok=False)
     assert res.exit_code != 0 and "not empty and not a shard directory" in res.output
+
+
+def test_a_second_run_on_a_busy_dir_is_refused(fetch_dir, tmp_path):
+    import os
+
+    from valor_data.shard import lock_dir
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    fd = lock_dir(out)  # as a running `valor-data shard` (or its orphaned workers) holds it
+    try:
+        res = run("shard", str(fetch_dir), "--out", str(out), ok=False)
+        assert res.exit_code != 0 and "in use by another `valor-data shard` run" in res.output
+    finally:
+        os.close(fd)
+    assert run("shard", str(fetch_dir), "--out", str(out)).exit_code == 0
