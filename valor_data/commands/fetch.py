@@ -1,0 +1,198 @@
+"""``valor-data fetch INPUT... --out DIR``: download, filter and normalise clips, resumably."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+
+import click
+
+from valor_data.download import DEFAULT_FORMAT, SOURCES, DownloadOptions
+from valor_data.filters import DEFAULT_FILTERS, FILTERS, thresholds_of
+from valor_data.inputs import FORMATS
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_THRESHOLD_OPTIONS = {"min_duration": "min_duration", "silence_db": "silence_db",
+                      "frozen_threshold": "frozen_threshold", "black_luma": "black_luma"}
+
+
+class ByteSize(click.ParamType):
+    """``500K``, ``2M``, ``1.5G`` or plain bytes (binary multiples, like yt-dlp)."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        m = _SIZE_RE.match(str(value))
+        if not m:
+            self.fail(f"{value!r} is not a size like 500K, 2M or 1.5G", param, ctx)
+        power = "kmgt".index(m.group(2).lower()) + 1 if m.group(2) else 0
+        return int(float(m.group(1)) * 1024**power)
+
+
+def _filters(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in FILTERS]
+    if unknown:
+        raise click.BadParameter(f"unknown filter(s) {', '.join(unknown)}; known: {', '.join(FILTERS)}",
+                                 param_hint="--filters")
+    return names
+
+
+def _ytdlp_opts(value: str | None) -> tuple[tuple[str, object], ...]:
+    if not value:
+        return ()
+    try:
+        parsed = json.loads(value)
+    except ValueError as e:
+        raise click.BadParameter(f"not JSON: {e}", param_hint="--ytdlp-opts") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter("must be a JSON object of yt-dlp parameters", param_hint="--ytdlp-opts")
+    return tuple(sorted(parsed.items()))
+
+
+def _print_summary(summary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    done = f", {summary.tasks_done_before} already done" if summary.tasks_done_before else ""
+    click.echo(f"fetched {summary.rows} rows ({summary.clips} clips, {summary.invalid_rows} invalid rows, "
+               f"{summary.duplicates} duplicates merged) in {summary.tasks} tasks{done}, {summary.seconds:.1f} s")
+    width = max((len(s) for s in summary.counts), default=2)
+    for status, n in summary.counts.items():
+        click.echo(f"  {status:<{width}}  {n:>8}")
+    click.echo(f"manifest: {summary.manifest}")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--input-format", type=click.Choice(FORMATS), default=None,
+              help="Input format (default: from the extension: .csv AudioSet, .json/.jsonl VALOR, else id list).")
+@click.option("--source", type=click.Choice(SOURCES), default="youtube", show_default=True,
+              help="Where media come from.")
+@click.option("--url-template", default=None, help="Mirror URL with {ytid}, e.g. 'http://host/{ytid}.mp4'.")
+@click.option("--video-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Directory of full videos named {ytid}.<ext> (--source local).")
+@click.option("--format", "fmt", default=DEFAULT_FORMAT, show_default=True, help="yt-dlp format selector.")
+@click.option("--cookies", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Netscape cookies file for yt-dlp (sign-in, age checks).")
+@click.option("--proxy", default=None, help="Proxy URL for yt-dlp and its ffmpeg.")
+@click.option("--rate-limit", type=ByteSize(), default=None, help="yt-dlp download rate limit in bytes/s (e.g. 2M).")
+@click.option("--sleep-requests", type=float, default=None, help="Seconds yt-dlp sleeps between requests.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Retries for transient failures (rate_limited, network, timeout) only.")
+@click.option("--retry-wait", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="First back-off in seconds, doubled at each retry (±20 %% jitter).")
+@click.option("--socket-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds without data before a connection counts as timed out.")
+@click.option("--max-filesize", type=ByteSize(), default=None, help="Largest downloaded segment (e.g. 200M).")
+@click.option("--max-duration", type=click.FloatRange(min=0), default=None,
+              help="Skip source videos longer than this many seconds.")
+@click.option("--ytdlp-opts", default=None, help="Extra yt-dlp parameters as a JSON object (expert use).")
+@click.option("--filters", "filter_names", default=",".join(DEFAULT_FILTERS), show_default=True,
+              help=f"Comma-separated filters, from: {', '.join(FILTERS)}.")
+@click.option("--min-duration", type=float, default=2.0, show_default=True, help="Shortest clip kept, seconds.")
+@click.option("--silence-db", type=float, default=-60.0, show_default=True,
+              help="Audio RMS (dBFS) below which a clip is silent.")
+@click.option("--frozen-threshold", type=float, default=1.0, show_default=True,
+              help="Mean grey-level difference (0-255) between sampled frames below which video is frozen.")
+@click.option("--black-luma", type=float, default=20.0, show_default=True,
+              help="Mean luma (0-255) below which every sampled frame counts as black.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Output frame rate (default: the source's, capped at --max-fps).")
+@click.option("--max-fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True)
+@click.option("--short-side", type=click.IntRange(min=2), default=224, show_default=True,
+              help="Output short side in pixels (even).")
+@click.option("--sample-rate", type=click.IntRange(min=1), default=16000, show_default=True)
+@click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--crf", type=click.IntRange(0, 51), default=23, show_default=True, help="x264 quality.")
+@click.option("--preset", default="veryfast", show_default=True, help="x264 speed preset.")
+@click.option("--task-size", type=click.IntRange(min=1), default=None,
+              help="Clips per task (default: n/16, at most 100). Fixed for the life of OUT.")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
+@click.option("--distributor", default="multiprocessing", show_default=True,
+              help="How tasks run: multiprocessing or serial.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_template, video_dir, fmt, cookies, proxy,
+          rate_limit, sleep_requests, retries, retry_wait, socket_timeout, max_filesize, max_duration, ytdlp_opts,
+          filter_names, min_duration, silence_db, frozen_threshold, black_luma, fps, max_fps, short_side,
+          sample_rate, channels, crf, preset, task_size, workers, distributor, progress, as_json):
+    """Download, filter and normalise the clips listed in INPUT... into OUT.
+
+    INPUT is an AudioSet segment CSV, a VALOR annotation JSON or a list of clip ids
+    ({ytid}_{start}_{end}). Every input clip gets exactly one row in OUT/manifest.parquet: status "ok"
+    (OUT/clips/<task>/<key>.mp4 + .flac) or a failure reason with the real message. Killing the command
+    at any moment and running it again finishes the job.
+    """
+    from tqdm import tqdm
+
+    from valor_data.distributor import get_distributor
+    from valor_data.fetch import FetchBusyError, FetchConfigError, FetchOptions, run_fetch
+    from valor_data.inputs import read_inputs
+    from valor_data.normalize import NormalizeOptions
+
+    if shutil.which("ffmpeg") is None:
+        raise click.ClickException("ffmpeg not found on PATH: install it (Debian/Ubuntu: apt-get install ffmpeg)")
+    names = _filters(filter_names)
+    taken = thresholds_of(names)
+    thresholds = {}
+    for opt in _THRESHOLD_OPTIONS:
+        explicit = ctx.get_parameter_source(opt) not in (click.core.ParameterSource.DEFAULT, None)
+        if opt in taken:
+            thresholds[opt] = float(ctx.params[opt])
+        elif explicit:
+            raise click.UsageError(f"--{opt.replace('_', '-')} is set but none of --filters {','.join(names)} uses it")
+    if short_side % 2:
+        raise click.BadParameter(f"{short_side} is odd; H.264 yuv420p needs even sizes", param_hint="--short-side")
+    try:
+        download = DownloadOptions(
+            source=source, url_template=url_template, video_dir=video_dir, format=fmt, cookies=cookies,
+            proxy=proxy, rate_limit=rate_limit, sleep_requests=sleep_requests, socket_timeout=socket_timeout,
+            max_filesize=max_filesize, max_duration=max_duration, retries=retries, retry_wait=retry_wait,
+            ytdlp_params=_ytdlp_opts(ytdlp_opts))
+        options = FetchOptions(
+            download=download,
+            normalize=NormalizeOptions(fps=fps, max_fps=max_fps, short_side=short_side, sample_rate=sample_rate,
+                                       channels=channels, crf=crf, preset=preset),
+            filters=names, thresholds=tuple(sorted(thresholds.items())))
+        runner = get_distributor(distributor, workers)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        inputs_read = read_inputs(inputs, input_format)
+    except (OSError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    for bad in inputs_read.bad_rows[:20]:
+        click.echo(f"warning: {bad.where}: {bad.message}", err=True)
+    if len(inputs_read.bad_rows) > 20:
+        click.echo(f"warning: ... and {len(inputs_read.bad_rows) - 20} more invalid rows (see the manifest)", err=True)
+
+    clips = inputs_read.clips
+    bar = tqdm(total=len(clips), unit="clip", desc="fetch", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    totals: dict[str, int] = {}
+
+    def on_task(result) -> None:
+        for status, n in result.counts.items():
+            totals[status] = totals.get(status, 0) + n
+        bar.update(result.clips)
+        bar.set_postfix(ok=totals.get("ok", 0), failed=sum(totals.values()) - totals.get("ok", 0), refresh=False)
+
+    try:
+        summary = run_fetch(clips, inputs_read.bad_rows, out_dir, options, duplicates=inputs_read.duplicates,
+                            task_size=task_size, distributor=runner, on_task=on_task)
+    except (FetchConfigError, FetchBusyError) as e:
+        raise click.ClickException(str(e)) from None
+    except Exception as e:  # a task died (disk full, permissions, a bug): say so, keep what is done
+        raise click.ClickException(
+            f"fetch stopped: {type(e).__name__}: {e}. Finished clips are kept; rerun the same command to resume."
+        ) from e
+    finally:
+        bar.close()
+    _print_summary(summary, as_json)

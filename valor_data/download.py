@@ -1,0 +1,399 @@
+"""Sources: where a clip's media comes from, each yielding a :class:`Segment` or a classified failure.
+
+* ``youtube`` (default): ``https://www.youtube.com/watch?v={ytid}`` through yt-dlp's Python API.
+* ``mirror``: ``--url-template 'http://host/{ytid}.mp4'`` through yt-dlp's *generic* extractor: the very
+  code path YouTube takes (options, ``download_ranges``, error wording), minus YouTube's extractor, so the
+  offline tests exercise it. yt-dlp hands the segment to ffmpeg, which seeks with HTTP Range requests:
+  only the bytes around the segment travel, never the whole video.
+* ``local``: ``--video-dir DIR`` holding full videos named ``{ytid}.{ext}``; nothing is copied, the
+  normaliser cuts the segment straight from the file.
+
+Downloaded segments are stream copies (``-c copy`` with an edit list, decoded frame-accurately later), so
+media is re-encoded exactly once, by the normaliser. ffmpeg inside yt-dlp writes its log to an
+``FFREPORT`` file, which keeps its real message (yt-dlp alone only says "ffmpeg exited with code 1") and
+reveals truncated bodies that ffmpeg otherwise accepts with exit code 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Formatter
+from typing import Protocol, TypeVar
+
+from valor_data.clip import TRANSIENT_REASONS, YTID_RE, ClipRef
+from valor_data.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
+
+SOURCES = ("youtube", "mirror", "local")
+# Best video up to 360p (enough for a 224 short side) plus the best audio; else the best single file up to
+# 360p; else the smallest. `?` lets formats of unknown height (direct links on a mirror) through.
+DEFAULT_FORMAT = "bv*[height<=?360]+ba/b[height<=?360]/wv*+ba/w"
+VIDEO_EXTS = (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi", ".flv", ".3gp", ".ts", ".mpg", ".mpeg", ".ogv")
+_SKIP_EXTS = {".part", ".ytdl", ".json", ".txt", ".jpg", ".jpeg", ".png", ".webp", ".description", ".tmp"}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DownloadOptions:
+    """Everything a source needs; picklable, so it travels inside a task description."""
+
+    source: str = "youtube"
+    url_template: str | None = None
+    video_dir: str | None = None
+    format: str = DEFAULT_FORMAT
+    cookies: str | None = None
+    proxy: str | None = None
+    rate_limit: int | None = None  # bytes/s
+    sleep_requests: float | None = None
+    socket_timeout: float = 30.0
+    max_filesize: int | None = None  # bytes of one downloaded segment (or local video)
+    max_duration: float | None = None  # seconds of the whole source video
+    retries: int = 3
+    retry_wait: float = 2.0  # first back-off, doubled at each retry
+    retry_max_wait: float = 120.0
+    ytdlp_params: tuple[tuple[str, object], ...] = ()  # extra yt-dlp params, (key, value) pairs
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}: choose one of {', '.join(SOURCES)}")
+        if self.source == "mirror":
+            if not self.url_template:
+                raise ValueError("--source mirror needs --url-template, e.g. 'http://host/{ytid}.mp4'")
+            check_url_template(self.url_template)
+        if self.source == "local" and not self.video_dir:
+            raise ValueError("--source local needs --video-dir DIR (full videos named {ytid}.mp4 etc.)")
+        if self.retries < 0 or self.socket_timeout <= 0:
+            raise ValueError("--retries must be >= 0 and --socket-timeout > 0")
+
+
+def check_url_template(template: str) -> None:
+    """A mirror URL template is an http(s) URL whose only placeholder is ``{ytid}``."""
+    try:
+        fields = {f for _, f, _, _ in Formatter().parse(template) if f is not None}
+    except ValueError as e:
+        raise ValueError(f"bad --url-template {template!r}: {e}") from None
+    if fields != {"ytid"}:
+        raise ValueError(f"--url-template {template!r} must contain {{ytid}} and no other placeholder")
+    if not re.match(r"^https?://", template):
+        raise ValueError(f"--url-template {template!r} must be an http:// or https:// URL")
+
+
+@dataclass
+class Segment:
+    """A clip's media on disk: ``path`` holds the clip from ``start`` for ``duration`` seconds."""
+
+    path: Path
+    start: float
+    duration: float
+    downloaded_bytes: int = 0
+    whole_video: bool = False  # True when path is the full source video (local source)
+    source_duration: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Source(Protocol):
+    name: str
+
+    def prepare(self) -> None:
+        """Expensive one-off set-up, run in the parent process before tasks are distributed."""
+        ...
+
+    def fetch(self, clip: ClipRef, workdir: Path) -> Segment:
+        """Get the clip's media into (or point at it from) the empty ``workdir``; raise ClipFailure."""
+        ...
+
+
+# ----------------------------------------------------------------------------------------------------
+# yt-dlp sources (youtube and mirror)
+# ----------------------------------------------------------------------------------------------------
+class _Collect:
+    """yt-dlp logger: keeps warnings and errors, drops progress chatter."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.errors: list[str] = []
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        self.warnings.append(msg)
+
+    def error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+
+def ytdlp_params(opts: DownloadOptions, clip: ClipRef, workdir: Path) -> dict:
+    """The yt-dlp parameter dict for downloading only ``clip``'s segment into ``workdir``."""
+    from yt_dlp.utils import download_range_func
+
+    ffmpeg_in = ["-rw_timeout", str(int(opts.socket_timeout * 1_000_000))]  # ffmpeg's socket timeout (us)
+    ffmpeg_out = ["-fs", str(opts.max_filesize)] if opts.max_filesize else []
+    params: dict = {
+        "format": opts.format,
+        # The folder is literal text in a template: escape '%'.
+        "outtmpl": {"default": str(Path(workdir).resolve()).replace("%", "%%") + "/segment.%(ext)s"},
+        "download_ranges": download_range_func(None, [(clip.start, clip.end)]),
+        "force_keyframes_at_cuts": False,  # stream copy; the normaliser re-encodes once
+        "merge_output_format": "mkv",  # holds any codec pair yt-dlp may pick
+        "overwrites": True,
+        "continuedl": False,
+        "noplaylist": True,
+        "cachedir": False,
+        "quiet": True,
+        "noprogress": True,
+        "no_color": True,
+        "fixup": "never",
+        "socket_timeout": opts.socket_timeout,
+        "retries": 0,  # retries are ours: exponential back-off, transient reasons only
+        "fragment_retries": 0,
+        "external_downloader_args": {"ffmpeg_i": ffmpeg_in, **({"ffmpeg_o": ffmpeg_out} if ffmpeg_out else {})},
+    }
+    if opts.max_filesize:
+        params["max_filesize"] = opts.max_filesize
+    if opts.cookies:
+        params["cookiefile"] = opts.cookies
+    if opts.proxy:
+        params["proxy"] = opts.proxy
+    if opts.rate_limit:
+        params["ratelimit"] = opts.rate_limit
+    if opts.sleep_requests:
+        params["sleep_interval_requests"] = opts.sleep_requests
+    params.update(dict(opts.ytdlp_params))
+    return params
+
+
+def _duration_filter(max_duration: float | None, rejected: list[str]) -> Callable:
+    """A yt-dlp ``match_filter`` that refuses videos longer than ``max_duration`` (unknown lengths pass)."""
+
+    def match(info: dict, *, incomplete: bool | set = False) -> str | None:
+        duration = info.get("duration")
+        if max_duration is not None and duration is not None and duration > max_duration:
+            msg = f"the video lasts {duration:g} s > --max-duration {max_duration:g} s"
+            rejected.append(msg)
+            return msg
+        return None
+
+    return match
+
+
+def _escape_report_path(path: Path) -> str:
+    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'").replace("%", "%%")
+
+
+@contextlib.contextmanager
+def ffmpeg_report(path: Path, level: int = 24) -> Iterator[Path]:
+    """Make every ffmpeg started inside the block write its log (warnings and worse) to ``path``."""
+    old = os.environ.get("FFREPORT")
+    os.environ["FFREPORT"] = f"file={_escape_report_path(path)}:level={level}"
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop("FFREPORT", None)
+        else:
+            os.environ["FFREPORT"] = old
+
+
+def _read_report(path: Path) -> str:
+    try:
+        return ffmpeg_error_text(path.read_text(errors="replace"))
+    except OSError:
+        return ""
+
+
+_YDL_CACHE: dict[str, object] = {}
+
+
+class YtDlpSource:
+    """YouTube (``generic=False``) or a URL-template mirror (``generic=True``) through yt-dlp."""
+
+    def __init__(self, opts: DownloadOptions):
+        self.opts = opts
+        self.generic = opts.source == "mirror"
+        self.name = opts.source
+        # Naming the extractor skips matching the URL against ~1,900 extractor patterns (seconds, once
+        # per process).
+        self.ie_key = "Generic" if self.generic else "Youtube"
+
+    def url_for(self, clip: ClipRef) -> str:
+        if self.generic:
+            return self.opts.url_template.format(ytid=clip.ytid)
+        return clip.youtube_url
+
+    def prepare(self) -> None:
+        """Warm yt-dlp up in the parent before workers fork: import it and the extractor, detect ffmpeg.
+        Otherwise every worker pays about a second for it on its first clip."""
+        from yt_dlp.downloader.external import FFmpegFD
+        from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
+
+        clip = ClipRef("AAAAAAAAAAA", 0, 1000)
+        ydl = self._ydl(ytdlp_params(self.opts, clip, Path.cwd()))
+        ydl.get_info_extractor(self.ie_key)
+        FFmpegPostProcessor(ydl).available  # noqa: B018 - runs and caches `ffmpeg -version`
+        FFmpegFD.available()
+
+    def _ydl(self, params: dict):
+        """One YoutubeDL per process and options, reused across clips and tasks: yt-dlp reads ``outtmpl``,
+        ``download_ranges``, ``match_filter`` and ``logger`` from ``params`` when it uses them."""
+        import yt_dlp
+
+        key = repr(self.opts)
+        ydl = _YDL_CACHE.get(key)
+        if ydl is None:
+            ydl = _YDL_CACHE[key] = yt_dlp.YoutubeDL(params)
+        else:
+            ydl.params.update(params)
+        return ydl
+
+    def fetch(self, clip: ClipRef, workdir: Path) -> Segment:
+        import yt_dlp
+
+        workdir = Path(workdir)
+        logger = _Collect()
+        rejected: list[str] = []
+        params = ytdlp_params(self.opts, clip, workdir)
+        params["logger"] = logger
+        params["match_filter"] = _duration_filter(self.opts.max_duration, rejected)
+        report = workdir / "ffmpeg-report.log"
+        with ffmpeg_report(report):
+            try:
+                info = self._ydl(params).extract_info(self.url_for(clip), download=True, ie_key=self.ie_key)
+            except yt_dlp.utils.DownloadError as e:
+                _YDL_CACHE.pop(repr(self.opts), None)  # start the next clip from a clean downloader
+                message = getattr(e, "msg", None) or str(e)
+                ff = _read_report(report)
+                if ff and re.search(r"exited with code", message):
+                    # yt-dlp only knows ffmpeg failed; ffmpeg's own words say why.
+                    raise ClipFailure(classify(ff, default="network"), f"{message}: {ff}") from None
+                raise failure_from_exception(e) from None
+            except Exception:
+                _YDL_CACHE.pop(repr(self.opts), None)
+                raise
+        if rejected:
+            raise ClipFailure("too_long", rejected[0])
+        path = self._downloaded_file(info, workdir)
+        ff = _read_report(report)
+        problem = classify(ff, default="") if ff else ""
+        if problem in TRANSIENT_REASONS:
+            # ffmpeg exits 0 on a body cut short ("Stream ends prematurely"): a partial file is a failure.
+            raise ClipFailure(problem, f"ffmpeg: {ff}")
+        size = path.stat().st_size
+        if self.opts.max_filesize and size >= self.opts.max_filesize:
+            raise ClipFailure("too_large", f"segment reached --max-filesize ({self.opts.max_filesize} bytes)")
+        duration = info.get("duration") if isinstance(info, dict) else None
+        return Segment(path, 0.0, clip.duration, downloaded_bytes=size, source_duration=duration,
+                       notes=logger.warnings[:5])
+
+    @staticmethod
+    def _downloaded_file(info: dict | None, workdir: Path) -> Path:
+        for d in (info or {}).get("requested_downloads") or []:
+            fp = d.get("filepath")
+            if fp and Path(fp).is_file():
+                return Path(fp)
+        found = sorted(p for p in workdir.glob("segment.*") if p.suffix not in _SKIP_EXTS)
+        if found:
+            return found[0]
+        raise ClipFailure("error", "yt-dlp reported success but wrote no file")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Local directory of full videos
+# ----------------------------------------------------------------------------------------------------
+_INDEX_CACHE: dict[str, tuple[int, dict[str, Path]]] = {}
+
+
+def index_video_dir(video_dir: str | os.PathLike) -> dict[str, Path]:
+    """``ytid -> path`` for files named ``{ytid}.{ext}`` (the preferred extension wins), cached per process
+    until the directory changes (one listing per worker, not one per clip, even with a million files)."""
+    key = str(Path(video_dir).resolve())
+    mtime = os.stat(key).st_mtime_ns
+    cached = _INDEX_CACHE.get(key)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    rank = {ext: i for i, ext in enumerate(VIDEO_EXTS)}
+    best: dict[str, tuple[tuple[int, str], Path]] = {}
+    with os.scandir(key) as it:
+        for entry in it:
+            name = entry.name
+            if len(name) < 13 or name[11] != "." or not YTID_RE.match(name[:11]):
+                continue
+            ext = name[11:].lower()
+            if ext in _SKIP_EXTS or not entry.is_file():
+                continue
+            order = (rank.get(ext, len(rank)), name)
+            ytid = name[:11]
+            if ytid not in best or order < best[ytid][0]:
+                best[ytid] = (order, Path(entry.path))
+    index = {ytid: p for ytid, (_, p) in best.items()}
+    _INDEX_CACHE[key] = (mtime, index)
+    return index
+
+
+class LocalSource:
+    name = "local"
+
+    def __init__(self, opts: DownloadOptions):
+        self.opts = opts
+        self.video_dir = Path(opts.video_dir)
+
+    def prepare(self) -> None:
+        index_video_dir(self.video_dir)  # list the directory once, before workers fork
+
+    def fetch(self, clip: ClipRef, workdir: Path) -> Segment:
+        try:
+            path = index_video_dir(self.video_dir).get(clip.ytid)
+        except OSError as e:
+            raise ClipFailure("error", f"cannot list --video-dir {self.video_dir}: {e}") from None
+        if path is None:
+            raise ClipFailure("unavailable", f"no file named {clip.ytid}.<ext> in {self.video_dir}")
+        size = path.stat().st_size
+        if self.opts.max_filesize and size > self.opts.max_filesize:
+            raise ClipFailure("too_large", f"{path.name} is {size} bytes > --max-filesize {self.opts.max_filesize}")
+        return Segment(path, clip.start, clip.duration, downloaded_bytes=0, whole_video=True)
+
+
+def make_source(opts: DownloadOptions) -> Source:
+    return LocalSource(opts) if opts.source == "local" else YtDlpSource(opts)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Retries
+# ----------------------------------------------------------------------------------------------------
+def backoff(attempt: int, wait: float, max_wait: float, rng: random.Random | None = None) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based): wait * 2^(attempt-1), capped, +-20 %."""
+    base = min(max_wait, wait * 2 ** (attempt - 1))
+    return base * (rng or random).uniform(0.8, 1.2)
+
+
+def retry_transient(
+    call: Callable[[int], T],
+    retries: int,
+    wait: float,
+    max_wait: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[T, int]:
+    """Run ``call(attempt)``; retry with exponential back-off while it fails for a transient reason.
+
+    Returns (result, attempts). A final failure is re-raised with ``attempts`` set on it.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call(attempt), attempt
+        except ClipFailure as failure:
+            if failure.reason not in TRANSIENT_REASONS or attempt > retries:
+                failure.attempts = attempt
+                raise
+            sleep(backoff(attempt, wait, max_wait))

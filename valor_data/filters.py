@@ -1,0 +1,171 @@
+"""Clip filters: small uniform pieces in a name -> class registry, run on a segment's probe facts.
+
+Every filter is a frozen dataclass whose fields are its thresholds and whose ``check(facts)`` returns None
+(keep) or a :class:`Rejection` (reason from ``clip.REASONS`` + message). Filters are built from a name list
+and a flat threshold mapping; unknown filter names and thresholds no chosen filter takes fail loudly, so a
+typo never silently disables a filter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from valor_data.clip import REASONS
+from valor_data.probe import ProbeFacts
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASONS:
+            raise ValueError(f"unknown reason {self.reason!r}")
+
+
+FILTERS: dict[str, type[ClipFilter]] = {}
+
+
+def register(name: str):
+    def deco(cls: type[ClipFilter]) -> type[ClipFilter]:
+        cls.name = name
+        FILTERS[name] = cls
+        return cls
+
+    return deco
+
+
+@dataclass(frozen=True)
+class ClipFilter:
+    """Base: subclasses are frozen dataclasses (fields = thresholds) with a ``check`` method."""
+
+    name: ClassVar[str] = ""
+
+    def check(self, facts: ProbeFacts) -> Rejection | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@register("decodable")
+@dataclass(frozen=True)
+class Decodable(ClipFilter):
+    """Some video or audio must decode; a decoding error with nothing decoded before it rejects."""
+
+    def check(self, facts: ProbeFacts) -> Rejection | None:
+        if not (facts.has_video or facts.has_audio):
+            return Rejection("decode_error", "no audio or video stream decodes")
+        if facts.decode_error and not facts.duration:
+            return Rejection("decode_error", facts.decode_error)
+        if facts.has_video and facts.duration is not None and facts.frames_sampled == 0 and facts.duration > 0:
+            return Rejection("decode_error", "no video frame decodes in the segment")
+        return None
+
+
+@register("has_video")
+@dataclass(frozen=True)
+class HasVideo(ClipFilter):
+    def check(self, facts: ProbeFacts) -> Rejection | None:
+        return None if facts.has_video else Rejection("no_video", "the file has no video stream")
+
+
+@register("has_audio")
+@dataclass(frozen=True)
+class HasAudio(ClipFilter):
+    def check(self, facts: ProbeFacts) -> Rejection | None:
+        return None if facts.has_audio else Rejection("no_audio", "the file has no audio stream")
+
+
+@register("min_duration")
+@dataclass(frozen=True)
+class MinDuration(ClipFilter):
+    """The decoded segment (shortest of its streams) must last ``min_duration`` seconds."""
+
+    min_duration: float = 2.0
+
+    def check(self, facts: ProbeFacts) -> Rejection | None:
+        d = facts.duration or 0.0
+        if d + 1e-3 < self.min_duration:
+            src = f" (the file lasts {facts.source_duration:.3f} s)" if facts.source_duration is not None else ""
+            return Rejection("too_short", f"segment decodes to {d:.3f} s < --min-duration {self.min_duration:g} s{src}")
+        return None
+
+
+@register("not_silent")
+@dataclass(frozen=True)
+class NotSilent(ClipFilter):
+    """Audio RMS over the segment must reach ``silence_db`` dBFS."""
+
+    silence_db: float = -60.0
+
+    def check(self, facts: ProbeFacts) -> Rejection | None:
+        if not facts.has_audio or facts.rms_db is None:
+            return None  # has_audio / decodable decide those
+        if facts.rms_db < self.silence_db:
+            return Rejection("silent", f"audio RMS {facts.rms_db:.1f} dBFS < --silence-db {self.silence_db:g}")
+        return None
+
+
+@register("not_frozen")
+@dataclass(frozen=True)
+class NotFrozen(ClipFilter):
+    """Sampled frames must differ (``frozen_threshold``, mean abs grey difference 0-255) and not be black."""
+
+    frozen_threshold: float = 1.0
+    black_luma: float = 20.0
+
+    def check(self, facts: ProbeFacts) -> Rejection | None:
+        if not facts.has_video or facts.frames_sampled == 0:
+            return None
+        if facts.luma is not None and facts.luma < self.black_luma:
+            return Rejection("frozen", f"black video: brightest sampled frame has mean luma {facts.luma:.1f} "
+                                       f"< --black-luma {self.black_luma:g}")
+        if facts.frames_sampled >= 2 and facts.motion is not None and facts.motion < self.frozen_threshold:
+            return Rejection("frozen", f"frozen video: largest difference between {facts.frames_sampled} sampled "
+                                       f"frames is {facts.motion:.2f} < --frozen-threshold {self.frozen_threshold:g}")
+        return None
+
+
+DEFAULT_FILTERS: tuple[str, ...] = ("decodable", "has_video", "has_audio", "min_duration", "not_silent", "not_frozen")
+
+
+def thresholds_of(names: Iterable[str]) -> dict[str, object]:
+    """Every threshold the named filters take, with its default."""
+    out: dict[str, object] = {}
+    for name in names:
+        for f in dataclasses.fields(FILTERS[name]):
+            out[f.name] = f.default
+    return out
+
+
+def build_filters(names: Sequence[str] = DEFAULT_FILTERS, thresholds: Mapping[str, object] | None = None,
+                  ) -> list[ClipFilter]:
+    """Instantiate filters by name, handing each the thresholds it declares.
+
+    Raises ValueError for an unknown filter name or a threshold that none of the chosen filters takes.
+    """
+    thresholds = dict(thresholds or {})
+    unknown = [n for n in names if n not in FILTERS]
+    if unknown:
+        raise ValueError(f"unknown filter(s) {', '.join(map(repr, unknown))}: choose from {', '.join(FILTERS)}")
+    taken = set(thresholds_of(names))
+    stray = sorted(set(thresholds) - taken)
+    if stray:
+        raise ValueError(f"threshold(s) {', '.join(stray)} not used by the chosen filters ({', '.join(names)})")
+    built = []
+    for name in dict.fromkeys(names):
+        cls = FILTERS[name]
+        own = {f.name: thresholds[f.name] for f in dataclasses.fields(cls) if f.name in thresholds}
+        built.append(cls(**own))
+    return built
+
+
+def apply_filters(filters: Iterable[ClipFilter], facts: ProbeFacts) -> Rejection | None:
+    """The first rejection, in filter order, or None when the clip passes every filter."""
+    for f in filters:
+        rejection = f.check(facts)
+        if rejection is not None:
+            return rejection
+    return None
