@@ -1,0 +1,197 @@
+"""AVC caption metrics: pycocoevalcap's PTB tokenizer and scorers, run as the COCO caption evaluator does.
+
+The numbers are pycocoevalcap's own (the same tokenized dicts go to the same scorer classes); only the
+scheduling differs, because METEOR dominates the wall time (a JVM that loads a 60 MB paraphrase table):
+its JVM is started first so it boots while the captions are tokenized, then METEOR is fed from this
+process while BLEU, ROUGE-L and CIDEr run in a worker process. Scores are reported x100, 2 decimals.
+CIDEr is CIDEr-D as pycocoevalcap computes it: its IDF comes from all the references passed, so a
+submission is always scored against the whole split.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPICE_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
+
+
+class CaptionMetricError(RuntimeError):
+    """A scorer could not run (Java missing, METEOR crashed...): a one-line reason."""
+
+
+@dataclass
+class AvcScores:
+    metrics: dict[str, float]  # x100, rounded to 2 decimals
+    raw: dict[str, float]  # as pycocoevalcap returns them
+    per_sample: dict[str, list[float]]  # x100, not rounded, in the order of the ids given
+    notes: list[str] = field(default_factory=list)
+
+
+def spice_lib_dir() -> Path:
+    import pycocoevalcap.spice.spice as spice_module
+
+    return Path(spice_module.__file__).resolve().parent / "lib"
+
+
+def spice_status() -> tuple[bool, str]:
+    """Whether SPICE can run offline, and a one-line message saying why not / how to enable it."""
+    lib = spice_lib_dir()
+    missing = [j for j in SPICE_JARS if not (lib / j).is_file()]
+    if not missing:
+        return True, "SPICE enabled"
+    return False, (
+        f"SPICE skipped: it needs Stanford CoreNLP 3.6.0 ({' and '.join(missing)}) in {lib}; copy them there "
+        "from stanford-corenlp-full-2015-12-09.zip (nlp.stanford.edu) to enable it"
+    )
+
+
+def _require_java() -> None:
+    if shutil.which("java") is None:
+        raise CaptionMetricError(
+            "java not found on PATH: the PTB tokenizer and METEOR need Java (Debian: apt-get install "
+            "openjdk-17-jre-headless)"
+        )
+
+
+def _tokenize(captions: dict) -> dict:
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    return PTBTokenizer().tokenize(captions)
+
+
+def python_scorers(gts: dict, res: dict) -> dict[str, tuple]:
+    """BLEU, ROUGE-L and CIDEr on tokenized dicts: ``{name: (score, per-sample scores)}``."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    out = {"Bleu": Bleu(4).compute_score(gts, res, verbose=0)}
+    out["Rouge"] = Rouge().compute_score(gts, res)
+    out["Cider"] = Cider().compute_score(gts, res)
+    return out
+
+
+def _start_worker() -> subprocess.Popen:
+    """``python -m valor_bench.avc``: runs :func:`python_scorers` on a pickled ``(gts, res)`` from stdin.
+
+    A plain subprocess rather than multiprocessing: no fork of a threaded process, and no re-import of
+    the caller's ``__main__`` (which spawn needs, and which breaks unguarded scripts).
+    """
+    return subprocess.Popen([sys.executable, "-m", "valor_bench.avc"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _worker_result(proc: subprocess.Popen, gts: dict, res: dict) -> dict[str, tuple]:
+    out, err = proc.communicate(pickle.dumps((gts, res), protocol=pickle.HIGHEST_PROTOCOL))
+    if proc.returncode != 0 or not out:
+        tail = err.decode(errors="replace").strip().splitlines()
+        raise CaptionMetricError(f"the BLEU/ROUGE-L/CIDEr worker failed: {tail[-1] if tail else proc.returncode}")
+    return pickle.loads(out)
+
+
+def _worker_main() -> None:
+    gts, res = pickle.load(sys.stdin.buffer)
+    sys.stdout.buffer.write(pickle.dumps(python_scorers(gts, res), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _meteor_scores(meteor, gts: dict, res: dict) -> tuple[float, list[float]]:
+    try:
+        return meteor.compute_score(gts, res)
+    except (ValueError, BrokenPipeError, OSError) as e:
+        err = b""
+        if meteor.meteor_p.poll() is not None and meteor.meteor_p.stderr:
+            err = meteor.meteor_p.stderr.read()[-500:]
+        raise CaptionMetricError(f"METEOR (Java) failed: {e} {err.decode(errors='replace').strip()}") from None
+
+
+def _close_meteor(meteor) -> None:
+    with meteor.lock:
+        if meteor.meteor_p.poll() is None:
+            meteor.meteor_p.stdin.close()
+            meteor.meteor_p.kill()
+            meteor.meteor_p.wait()
+
+
+def score_captions(refs: dict[str, list[str]], hyps: dict[str, str], *, spice: bool | None = None,
+                   parallel: bool = True, stage: Callable[[str], None] | None = None) -> AvcScores:
+    """Score ``hyps`` (one caption per id) against ``refs`` (all ids, one or more captions each).
+
+    ``refs`` and ``hyps`` must have the same ids (the validator guarantees it). ``spice=None`` runs SPICE
+    when its jars are present; ``parallel=False`` runs everything one after the other in this process.
+    """
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    if refs.keys() != hyps.keys():
+        raise ValueError("refs and hyps must have the same ids: validate the submission first")
+    _require_java()
+    stage = stage or (lambda _msg: None)
+    gts = {k: [{"caption": c} for c in refs[k]] for k in refs}
+    res = {k: [{"caption": hyps[k]}] for k in refs}
+    notes: list[str] = []
+    spice_ok, spice_msg = spice_status()
+    if spice is None:
+        spice = spice_ok
+        if not spice_ok:
+            notes.append(spice_msg)
+    elif spice and not spice_ok:
+        raise CaptionMetricError(spice_msg)
+
+    meteor = Meteor()  # the JVM boots (and loads its paraphrase table) while we tokenize
+    worker = _start_worker() if parallel else None  # imports the scorers meanwhile
+    try:
+        stage("tokenizing (PTB tokenizer, Java)")
+        with ThreadPoolExecutor(2) as threads:
+            if parallel:
+                g_future, r_future = threads.submit(_tokenize, gts), threads.submit(_tokenize, res)
+                tok_gts, tok_res = g_future.result(), r_future.result()
+                stage("scoring: METEOR (Java) here, BLEU, ROUGE-L, CIDEr in a worker process")
+                others = threads.submit(_worker_result, worker, tok_gts, tok_res)
+                meteor_score = _meteor_scores(meteor, tok_gts, tok_res)
+                scored = others.result()
+            else:
+                tok_gts, tok_res = _tokenize(gts), _tokenize(res)
+                stage("scoring: BLEU, METEOR, ROUGE-L, CIDEr")
+                scored = python_scorers(tok_gts, tok_res)
+                meteor_score = _meteor_scores(meteor, tok_gts, tok_res)
+    finally:
+        _close_meteor(meteor)
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    scored["Meteor"] = meteor_score
+    if spice:
+        from pycocoevalcap.spice.spice import Spice
+
+        stage("scoring: SPICE (Java)")
+        scored["Spice"] = Spice().compute_score(tok_gts, tok_res)
+    return _collect(scored, notes)
+
+
+def _collect(scored: dict[str, tuple], notes: list[str]) -> AvcScores:
+    bleu, bleu_each = scored["Bleu"]
+    raw = {f"BLEU-{n + 1}": float(bleu[n]) for n in range(4)}
+    raw["METEOR"] = float(scored["Meteor"][0])
+    raw["ROUGE-L"] = float(scored["Rouge"][0])
+    raw["CIDEr"] = float(scored["Cider"][0])
+    per_sample = {
+        "BLEU-4": [float(x) * 100 for x in bleu_each[3]],
+        "METEOR": [float(x) * 100 for x in scored["Meteor"][1]],
+        "ROUGE-L": [float(x) * 100 for x in scored["Rouge"][1]],
+        "CIDEr": [float(x) * 100 for x in scored["Cider"][1]],
+    }
+    if "Spice" in scored:
+        raw["SPICE"] = float(scored["Spice"][0])
+        per_sample["SPICE"] = [float(x["All"]["f"]) * 100 for x in scored["Spice"][1]]
+    metrics = {name: round(value * 100, 2) for name, value in raw.items()}
+    return AvcScores(metrics, raw, per_sample, notes)
+
+
+if __name__ == "__main__":
+    _worker_main()

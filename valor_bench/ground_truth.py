@@ -1,0 +1,191 @@
+"""The ground truth a submission is scored against: clips, their captions and their AudioSet labels.
+
+Chosen with ``--split NAME`` (a VALOR-32K split the toolkit ships) or ``--annotations FILE`` (any
+VALOR-format ``[{"video_id", "desc"}]`` JSON or JSONL: a user's own dataset, the demo...). Video ids are
+taken as given (they need not be AudioSet clip ids); clips whose id *is* an AudioSet clip id get the
+labels of the shipped AudioSet segment lists, which the per-class breakdown uses.
+
+Text ids (how AVR submissions name a caption): ``{video_id}#{i}`` with ``i`` the 0-based index of the
+caption in the clip's ``desc`` list; for a clip with exactly one caption the bare ``{video_id}`` is
+accepted as well and means ``{video_id}#0``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from valor_data.clip import ClipRef, InvalidClip
+from valor_data.inputs import read_audioset_csv
+from valor_data.resources import audioset_segments_paths, valor32k_annotation_path
+
+SHIPPED_SPLITS = ("test", "val", "train")
+# Characters Java's PTBTokenizer reads as a line end: a caption holding one shifts every later caption
+# onto the wrong clip inside pycocoevalcap, silently. ("\n" is safe: pycocoevalcap replaces it.)
+LINE_BREAKS = {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f", "\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+class GroundTruthError(ValueError):
+    """The ground-truth file itself is unusable (it is the reference, so nothing is skipped)."""
+
+
+def line_break_in(text: str) -> str | None:
+    """The escaped name of the first tokenizer-breaking line-break character in ``text``, if any."""
+    for ch, name in LINE_BREAKS.items():
+        if ch in text:
+            return name
+    return None
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class GroundTruth:
+    split: str  # "test" / "val" / "train" for shipped splits, "file:NAME" for --annotations
+    path: Path
+    sha256: str
+    video_ids: list[str]  # in file order: the canonical order everything is scored in
+    captions: dict[str, tuple[str, ...]]
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # AudioSet mids, () when unknown
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.video_ids)
+
+    @property
+    def n_texts(self) -> int:
+        return sum(len(c) for c in self.captions.values())
+
+    def text_ids(self) -> list[str]:
+        """Canonical text ids in order: every caption of every clip."""
+        return [f"{v}#{i}" for v in self.video_ids for i in range(len(self.captions[v]))]
+
+    def text_index(self) -> dict[str, int]:
+        """Text id (canonical or, for single-caption clips, bare) -> row in :meth:`text_ids` order."""
+        index: dict[str, int] = {}
+        row = 0
+        for v in self.video_ids:
+            caps = self.captions[v]
+            if len(caps) == 1:
+                index[v] = row
+            for i in range(len(caps)):
+                index[f"{v}#{i}"] = row
+                row += 1
+        return index
+
+    def text_video(self) -> list[str]:
+        """The video id of each text, in :meth:`text_ids` order."""
+        return [v for v in self.video_ids for _ in self.captions[v]]
+
+    def describe(self) -> str:
+        return f"{self.split} ({self.n_clips:,} clips, {self.n_texts:,} captions)"
+
+
+def _records(path: Path) -> list[tuple[str, object]]:
+    """``(where, record)`` pairs of a VALOR JSON list or JSONL file."""
+    try:
+        if path.suffix.lower() == ".jsonl":
+            out = []
+            with path.open(encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    if line.strip():
+                        out.append((f"line {n}", json.loads(line)))
+            return out
+        with path.open(encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise GroundTruthError(f"{path}: invalid JSON ({e})") from None
+    except UnicodeDecodeError as e:
+        raise GroundTruthError(f"{path}: not UTF-8 text ({e})") from None
+    if not isinstance(data, list):
+        raise GroundTruthError(f'{path}: expected a JSON list of {{"video_id", "desc"}} objects')
+    return [(f"record {n}", rec) for n, rec in enumerate(data, 1)]
+
+
+def _parse(path: Path) -> tuple[list[str], dict[str, tuple[str, ...]], list[str], int]:
+    video_ids: list[str] = []
+    captions: dict[str, list[str]] = {}
+    errors: list[str] = []
+    merged = 0
+    for where, rec in _records(path):
+        if not isinstance(rec, dict):
+            errors.append(f"{where}: expected an object, got {type(rec).__name__}")
+            continue
+        vid, desc = rec.get("video_id"), rec.get("desc")
+        if not isinstance(vid, str) or not vid.strip():
+            errors.append(f"{where}: 'video_id' must be a non-empty string, got {vid!r}")
+            continue
+        if isinstance(desc, str):
+            desc = [desc]
+        if not isinstance(desc, list) or not desc or not all(isinstance(c, str) for c in desc):
+            errors.append(f"{where} ({vid}): 'desc' must be a caption string or a non-empty list of strings")
+            continue
+        for c in desc:
+            if not c.strip():
+                errors.append(f"{where} ({vid}): empty reference caption")
+            elif line_break_in(c):
+                errors.append(f"{where} ({vid}): caption contains the line break {line_break_in(c)}")
+        if vid in captions:
+            merged += 1
+            captions[vid].extend(desc)
+        else:
+            video_ids.append(vid)
+            captions[vid] = list(desc)
+    if not video_ids and not errors:
+        errors.append("no clips")
+    return video_ids, {v: tuple(c) for v, c in captions.items()}, errors, merged
+
+
+@cache
+def audioset_labels() -> dict[str, tuple[str, ...]]:
+    """Sample key -> AudioSet label mids, from the shipped balanced-train and eval segment lists."""
+    out: dict[str, tuple[str, ...]] = {}
+    for path in audioset_segments_paths():
+        for clip in read_audioset_csv(path):
+            if isinstance(clip, ClipRef):
+                out[clip.key] = tuple(dict.fromkeys(out.get(clip.key, ()) + clip.labels))
+    return out
+
+
+def labels_for(video_id: str) -> tuple[str, ...]:
+    try:
+        key = ClipRef.from_clip_id(video_id).key
+    except InvalidClip:
+        return ()
+    return audioset_labels().get(key, ())
+
+
+def load_ground_truth(split: str | None = None, annotations: str | Path | None = None) -> GroundTruth:
+    """Load ``--split`` (default ``test``) or ``--annotations``; raises :class:`GroundTruthError`."""
+    if split and annotations:
+        raise GroundTruthError("give either --split or --annotations, not both")
+    if annotations:
+        path = Path(annotations)
+        if not path.is_file():
+            raise GroundTruthError(f"{path}: annotation file not found")
+        label = f"file:{path.name}"
+    else:
+        split = split or "test"
+        if split not in SHIPPED_SPLITS:
+            raise GroundTruthError(f"unknown split {split!r}: choose one of {', '.join(SHIPPED_SPLITS)}")
+        path = valor32k_annotation_path(split)
+        label = split
+    video_ids, captions, errors, merged = _parse(path)
+    if errors:
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise GroundTruthError(f"{path}: {len(errors)} invalid records: " + "; ".join(errors[:3]) + more)
+    gt = GroundTruth(label, path, sha256_file(path), video_ids, captions)
+    gt.labels = {v: labels_for(v) for v in video_ids}
+    if merged:
+        gt.notes.append(f"{merged} repeated video_id records in {path.name} were merged (captions joined)")
+    return gt
