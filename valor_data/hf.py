@@ -14,15 +14,35 @@ from typing import Any
 
 from datasets import Features, List, Value
 
+# The probe facts `valor-data fetch` records (valor_data.probe.ProbeFacts of the downloaded segment, and
+# under "output" those of the normalised files).
 PROBE_FEATURES = {
     "duration": Value("float64"),
+    "source_duration": Value("float64"),
+    "has_video": Value("bool"),
+    "has_audio": Value("bool"),
     "width": Value("int64"),
     "height": Value("int64"),
     "fps": Value("float64"),
-    "video_codec": Value("string"),
-    "audio_codec": Value("string"),
+    "vcodec": Value("string"),
+    "acodec": Value("string"),
     "sample_rate": Value("int64"),
     "channels": Value("int64"),
+    "rms_db": Value("float64"),
+    "motion": Value("float64"),
+    "luma": Value("float64"),
+    "frames_sampled": Value("int64"),
+    "decode_error": Value("string"),
+    "output": {
+        "width": Value("int64"),
+        "height": Value("int64"),
+        "fps": Value("float64"),
+        "frames": Value("int64"),
+        "duration": Value("float64"),
+        "sample_rate": Value("int64"),
+        "channels": Value("int64"),
+        "audio_duration": Value("float64"),
+    },
 }
 
 FEATURES = Features(

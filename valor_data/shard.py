@@ -277,9 +277,14 @@ def sample_json(spec: SampleSpec, mp4_sha256: str, flac_sha256: str) -> dict:
 
 
 def sample_duration(probe: dict, start: float, end: float) -> float:
-    """The media duration the probe measured, else the segment length."""
-    value = probe.get("duration") if isinstance(probe, dict) else None
-    return float(value) if isinstance(value, (int, float)) and value > 0 else end - start
+    """The duration of the normalised video (fetch's ``probe.output.duration``), else that of the probed
+    segment (``probe.duration``), else the segment length asked for."""
+    probe = probe if isinstance(probe, dict) else {}
+    output = probe.get("output") if isinstance(probe.get("output"), dict) else {}
+    for value in (output.get("duration"), probe.get("duration")):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return end - start
 
 
 def marker_path(out_dir: str | Path, name: str) -> Path:

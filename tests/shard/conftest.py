@@ -63,8 +63,13 @@ def build_fetch_dir(root: Path, n_extra: int = 0) -> Path:
         ref = ClipRef.from_seconds(ytid, start, end)
         video, audio = f"clips/{ref.key}.mp4", f"clips/{ref.key}.flac"
         make_media(root / video, root / audio, freq=220 + 40 * i, pattern="testsrc" if i % 2 else "testsrc2")
-        probe = {"duration": 1.0, "width": 128, "height": 96, "fps": 10.0, "video_codec": "h264",
-                 "audio_codec": "flac", "sample_rate": 16000, "channels": 1}  # fmt: skip
+        probe = {  # as fetch writes it: facts of the downloaded segment, "output" those of the normalised files
+            "duration": 10.0, "has_video": True, "has_audio": True, "width": 320, "height": 240, "fps": 25.0,
+            "vcodec": "h264", "acodec": "aac", "sample_rate": 44100, "channels": 2, "rms_db": -12.5,
+            "motion": 9.1, "luma": 110.2, "frames_sampled": 5,
+            "output": {"width": 128, "height": 96, "fps": 10.0, "frames": 10, "duration": 1.0,
+                       "sample_rate": 16000, "channels": 1, "audio_duration": 1.0},
+        }  # fmt: skip
         rows.append(_row(ref, labels, caps, "ok", "", video, audio, json.dumps(probe), root))
     for ytid, start, end, reason, message in FAILED:
         rows.append(_row(ClipRef.from_seconds(ytid, start, end), [], ["never fetched"], reason, message, None, None, None, root))

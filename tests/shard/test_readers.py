@@ -43,7 +43,8 @@ def test_hf_datasets_reads_with_the_shipped_features(sharded_template, tmp_path)
     row = ds[ds["__key__"].index("a_b_c_d_e_f_1500_11500")]
     assert row["json"]["labels"] == [{"mid": "/m/09x0r", "name": "Speech"}, {"mid": "/m/0jbk", "name": "Animal"}]
     assert row["json"]["captions"] == ["a dog barks", "a dog barks twice at night"] and row["txt"] == "a dog barks"
-    assert row["json"]["probe"]["sample_rate"] == 16000
+    probe = row["json"]["probe"]
+    assert (probe["output"]["sample_rate"], probe["acodec"], probe["has_audio"]) == (16000, "aac", True)
     assert isinstance(row["mp4"], bytes) and hashlib.sha256(row["flac"]).hexdigest() == row["json"]["sha256"]["flac"]
     # The helper gives the same rows.
     again = load_hf(sharded_template, cache_dir=str(tmp_path / "hf2"))

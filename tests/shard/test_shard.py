@@ -62,7 +62,7 @@ def test_sample_members_carry_ids_labels_captions_probe_and_hashes(sharded, fetc
     assert meta["labels"] == [{"mid": "/m/09x0r", "name": "Speech"}, {"mid": "/m/0jbk", "name": "Animal"}]
     assert meta["captions"] == ["a dog barks", "a dog barks twice at night"]
     assert s["txt"] == b"a dog barks"  # the first caption
-    assert meta["probe"]["sample_rate"] == 16000
+    assert meta["probe"]["output"]["sample_rate"] == 16000 and meta["probe"]["rms_db"] == -12.5
     src = fetch_dir_template / "clips"
     assert s["mp4"] == (src / "a_b_c_d_e_f_1500_11500.mp4").read_bytes()
     assert s["flac"] == (src / "a_b_c_d_e_f_1500_11500.flac").read_bytes()
