@@ -1,0 +1,153 @@
+"""Throughput of `valor-data fetch` + `shard` against a bare ffmpeg loop doing the same cut and transcode.
+
+N synthetic 30-second source clips (480x360, 25 fps, H.264 + AAC stereo) are served by the embedded HTTP
+mirror. Both sides take the 10-second segment 10-20 s of every clip from the same mirror URL, 2 at a time:
+
+* pipeline: ``valor-data fetch IDS --source mirror --workers 2`` (yt-dlp segment download, probe, filters,
+  normalise) then ``valor-data shard --workers 2``, each run as the command a user types (start-up included);
+* baseline: per clip one ffmpeg reading the URL with ``-ss/-t``, writing H.264 at 224 short side without
+  audio (same preset and CRF as fetch's defaults) and 16 kHz mono FLAC.
+
+Prints clips/s for both and the ratio of wall times (goal: pipeline <= 1.3x the baseline). The rounds
+alternate baseline and pipeline so that load from other processes hits both; the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from valor_data.mirror import Mirror
+from valor_data.synthetic import make_clip
+
+SEGMENT = (10.0, 20.0)
+VALOR_DATA = [sys.executable, "-m", "valor_data.cli"]
+
+
+def make_sources(src: Path, n: int, workers: int) -> list[str]:
+    """``n`` synthetic 30-second clips named by 11-char YouTube-like ids; returns the ids."""
+    ids = [f"bench{i:06d}" for i in range(n)]
+    src.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda i: make_clip(src / f"{ids[i]}.mp4", "ok", duration=30.0, size=(480, 360), fps=25,
+                                          seed=i), range(n)))  # fmt: skip
+    return ids
+
+
+def bare_ffmpeg(urls: list[str], out: Path, workers: int, short_side: int, preset: str, crf: int) -> float:
+    """The baseline: the same segment cut and transcoded by one ffmpeg per clip, ``workers`` at a time."""
+    out.mkdir(parents=True, exist_ok=True)
+    start, end = SEGMENT
+
+    def one(i: int) -> None:
+        cmd = [
+            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", urls[i],
+            "-map", "0:v:0", "-vf", f"scale=-2:{short_side}", "-c:v", "libx264", "-preset", preset,
+            "-crf", str(crf), "-pix_fmt", "yuv420p", "-an", "-movflags", "+faststart", str(out / f"{i}.mp4"),
+            "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-c:a", "flac", "-vn", str(out / f"{i}.flac"),
+        ]  # fmt: skip
+        subprocess.run(cmd, check=True)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(len(urls))))
+    return time.perf_counter() - t0
+
+
+def run_cli(args: list[str]) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([*VALOR_DATA, *args, "--json"], capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"valor-data {args[0]} failed (rc {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return seconds, json.loads(proc.stdout)
+
+
+def pipeline(ids_file: Path, url_template: str, out: Path, workers: int, n: int) -> dict:
+    fetch_dir, shard_dir = out / "fetch", out / "shards"
+    fetch_s, fetched = run_cli(["fetch", str(ids_file), "--out", str(fetch_dir), "--source", "mirror",
+                                "--url-template", url_template, "--workers", str(workers), "--no-progress"])  # fmt: skip
+    if fetched["counts"].get("ok") != n:
+        raise SystemExit(f"fetch did not get every clip: {fetched['counts']}")
+    shard_s, sharded = run_cli(["shard", str(fetch_dir), "--out", str(shard_dir), "--workers", str(workers)])
+    if sharded["samples"] != n:
+        raise SystemExit(f"shard wrote {sharded['samples']} samples, expected {n}")
+    return {"fetch_s": fetch_s, "shard_s": shard_s, "total_s": fetch_s + shard_s, "shard_dir": shard_dir}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", type=int, default=16, help="synthetic source clips (default 16)")
+    ap.add_argument("--workers", type=int, default=2, help="parallelism on both sides (default 2)")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating baseline/pipeline rounds (median kept)")
+    ap.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep the working directory")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = ap.parse_args(argv)
+    if shutil.which("ffmpeg") is None:
+        raise SystemExit("ffmpeg not found on PATH: install it (Debian/Ubuntu: apt-get install ffmpeg)")
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="valor-bench-pipeline-"))
+    if args.work and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        ids = make_sources(work / "src", args.clips, args.workers)
+        print(f"made {args.clips} 30 s source clips in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        ids_file = work / "ids.txt"
+        ids_file.write_text("".join(f"{y}_{SEGMENT[0]:.3f}_{SEGMENT[1]:.3f}\n" for y in ids))
+        base_s, pipe = [], []
+        with Mirror(work / "src") as mirror:
+            urls = [mirror.url(f"{y}.mp4") for y in ids]
+            for r in range(args.rounds):
+                base_s.append(bare_ffmpeg(urls, work / f"ffmpeg{r}", args.workers, 224, "veryfast", 23))
+                pipe.append(pipeline(ids_file, mirror.url_template, work / f"pipeline{r}", args.workers, args.clips))
+                print(f"round {r + 1}: ffmpeg {base_s[-1]:.2f} s, fetch {pipe[-1]['fetch_s']:.2f} s + "
+                      f"shard {pipe[-1]['shard_s']:.2f} s", file=sys.stderr)  # fmt: skip
+        verify = subprocess.run([*VALOR_DATA, "verify", str(pipe[-1]["shard_dir"]), "--json"], capture_output=True,
+                                text=True)  # fmt: skip
+        if verify.returncode != 0:
+            raise SystemExit(f"verify found problems in the benchmark shards: {verify.stdout[-2000:]}")
+        base = statistics.median(base_s)
+        total = statistics.median(p["total_s"] for p in pipe)
+        figures = {
+            "clips": args.clips,
+            "workers": args.workers,
+            "rounds": args.rounds,
+            "segment_s": SEGMENT[1] - SEGMENT[0],
+            "ffmpeg_s": round(base, 3),
+            "ffmpeg_clips_per_s": round(args.clips / base, 3),
+            "fetch_s": round(statistics.median(p["fetch_s"] for p in pipe), 3),
+            "shard_s": round(statistics.median(p["shard_s"] for p in pipe), 3),
+            "pipeline_s": round(total, 3),
+            "pipeline_clips_per_s": round(args.clips / total, 3),
+            "ratio": round(total / base, 3),
+            "goal_ratio": 1.3,
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(figures, indent=1))
+    else:
+        print(f"pipeline_throughput: {args.clips} clips x {figures['segment_s']:.0f} s, workers {args.workers}")
+        print(f"  bare ffmpeg        {figures['ffmpeg_clips_per_s']:6.2f} clips/s  ({base:.2f} s)")
+        print(f"  fetch + shard      {figures['pipeline_clips_per_s']:6.2f} clips/s  ({total:.2f} s = fetch "
+              f"{figures['fetch_s']:.2f} + shard {figures['shard_s']:.2f})")  # fmt: skip
+        verdict = "meets" if figures["ratio"] <= 1.3 else "misses"
+        print(f"  ratio pipeline/ffmpeg {figures['ratio']:.2f}x ({verdict} the goal of <= 1.3x)")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
