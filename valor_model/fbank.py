@@ -11,6 +11,7 @@ torchaudio is used when it imports; otherwise :func:`kaldi_fbank` reproduces the
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -38,9 +39,13 @@ def mel_scale(freq: torch.Tensor | float):
     return 1127.0 * math.log(1.0 + freq / 700.0)
 
 
+@functools.lru_cache(maxsize=8)
 def mel_banks(num_bins: int, padded_window: int, sample_rate: float, low_freq: float = 20.0,
               high_freq: float = 0.0) -> torch.Tensor:
-    """Triangular mel filters [num_bins, padded_window // 2 + 1] (last FFT bin always zero, as Kaldi)."""
+    """Triangular mel filters [num_bins, padded_window // 2 + 1] (last FFT bin always zero, as Kaldi).
+
+    Cached: the returned tensor is shared, never modify it in place.
+    """
     nyquist = 0.5 * sample_rate
     if high_freq <= 0.0:
         high_freq += nyquist
@@ -56,6 +61,7 @@ def mel_banks(num_bins: int, padded_window: int, sample_rate: float, low_freq: f
     return F.pad(banks, (0, 1))
 
 
+@functools.lru_cache(maxsize=8)
 def window_function(kind: str, size: int) -> torch.Tensor:
     if kind == "hanning":
         return torch.hann_window(size, periodic=False)

@@ -1,0 +1,59 @@
+"""The from_pretrained code paths, exercised offline on small checkpoints saved to a temporary directory."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import ASTConfig, ASTModel, CLIPVisionConfig, CLIPVisionModel
+
+from valor_model.audio import interpolate_positions, patch_grid
+from valor_model.factory import create_model
+
+
+def test_vision_weights_from_a_local_checkpoint(tmp_path):
+    cfg = CLIPVisionConfig(image_size=32, patch_size=16, hidden_size=48, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=96)
+    torch.manual_seed(0)
+    source = CLIPVisionModel(cfg)
+    source.save_pretrained(tmp_path)
+    model = create_model("tiny", vision_weights=str(tmp_path), groups=("tv",))
+    torch.testing.assert_close(model.vision.clip.state_dict()["embeddings.class_embedding"],
+                               source.state_dict()["embeddings.class_embedding"])
+    assert (model.cfg.vision.image_size, model.cfg.vision.hidden_size) == (32, 48)  # cfg follows weights
+    assert model.vision(torch.randn(2, 3, 3, 32, 32)).shape == (2, 3, 48)
+
+
+def test_ast_weights_with_a_different_mel_grid_are_interpolated(tmp_path):
+    # a checkpoint trained on 128 bins x 1024 frames (like MIT/ast-finetuned-audioset), small dims
+    cfg = ASTConfig(num_mel_bins=128, max_length=1024, hidden_size=32, num_hidden_layers=1,
+                    num_attention_heads=2, intermediate_size=64)
+    torch.manual_seed(0)
+    source = ASTModel(cfg)
+    with torch.no_grad():
+        source.embeddings.position_embeddings.normal_()
+    source.save_pretrained(tmp_path)
+    model = create_model("tiny", audio_weights=str(tmp_path), groups=("ta",))
+    ast = model.audio.ast
+    assert (ast.config.num_mel_bins, ast.config.max_length) == (64, 512)
+    assert patch_grid(cfg) == (12, 101) and patch_grid(ast.config) == (5, 50)
+    src_pos, pos = source.embeddings.position_embeddings, ast.embeddings.position_embeddings
+    assert pos.shape == (1, 252, 32)
+    torch.testing.assert_close(pos[:, :2], src_pos[:, :2])  # CLS + distillation copied
+    grid = src_pos[0, 2:].reshape(12, 101, 32).permute(2, 0, 1)[None]
+    expected = F.interpolate(grid, size=(5, 50), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(pos[0, 2:], expected[0].permute(1, 2, 0).reshape(250, 32))
+    src_state = source.state_dict()
+    for key, value in ast.state_dict().items():  # everything else is the checkpoint's
+        if key != "embeddings.position_embeddings":
+            torch.testing.assert_close(value, src_state[key])
+    assert model(_ta_batch()) is not None
+
+
+def _ta_batch():
+    ids = torch.tensor([[101, 2003, 2054, 102]])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "fbank": torch.randn(1, 2, 512, 64)}
+
+
+def test_interpolation_is_identity_on_the_same_grid():
+    pos = torch.randn(1, 252, 8)
+    assert interpolate_positions(pos, (5, 50), (5, 50)) is pos
