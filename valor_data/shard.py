@@ -15,11 +15,13 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import tarfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -302,16 +304,38 @@ def write_shard(task: ShardTask) -> dict:
         return {"shard": task.name, "error": f"{type(e).__name__}: {e}"}
 
 
-def _write_shard(task: ShardTask) -> dict:
-    import webdataset as wds
+@cache
+def tar_writer_class() -> type:
+    """``webdataset.TarWriter``, imported without torch when torch is not loaded yet.
 
+    ``import webdataset`` imports torch when it is installed (2-3 s per process, in every shard worker), yet
+    TarWriter never uses it for bytes. So torch is hidden while a private copy of webdataset is imported,
+    and that copy is dropped from ``sys.modules`` afterwards: a later ``import webdataset`` elsewhere in the
+    process gets the ordinary, torch-backed package.
+    """
+    if "webdataset" in sys.modules or "torch" in sys.modules:
+        import webdataset
+
+        return webdataset.TarWriter
+    sys.modules["torch"] = None  # makes `import torch` raise ModuleNotFoundError: webdataset's fallback
+    try:
+        import webdataset
+
+        return webdataset.TarWriter
+    finally:
+        del sys.modules["torch"]
+        for name in [n for n in sys.modules if n == "webdataset" or n.startswith("webdataset.")]:
+            del sys.modules[name]
+
+
+def _write_shard(task: ShardTask) -> dict:
     out = Path(task.out_dir)
     final = out / task.name
     tmp = temp_path(final)
     src = Path(task.src_dir)
     stats = Counter()
     with open(tmp, "wb") as f:
-        writer = wds.TarWriter(f, user=TAR_USER, group=TAR_USER, mode=TAR_MODE, mtime=TAR_MTIME, encoder=False)
+        writer = tar_writer_class()(f, user=TAR_USER, group=TAR_USER, mode=TAR_MODE, mtime=TAR_MTIME, encoder=False)
         for spec in task.samples:
             mp4 = (src / spec.video_path).read_bytes()
             flac = (src / spec.audio_path).read_bytes()
@@ -459,9 +483,8 @@ def run_shard(
 
     ``on_plan(n)`` is told how many shards are left to write, ``progress(1)`` is called per shard written.
     """
-    import webdataset  # noqa: F401 - imported (with torch, ~1-2 s) once here, not in each forked worker
-
     t0 = time.monotonic()
+    tar_writer_class()  # imported once here, inherited by forked workers
     src, out = Path(src_dir), Path(out_dir)
     manifest = read_manifest(src)
     captions, caption_bad = read_caption_files(caption_files)

@@ -220,3 +220,25 @@ def test_a_second_run_on_a_busy_dir_is_refused(fetch_dir, tmp_path):
     finally:
         os.close(fd)
     assert run("shard", str(fetch_dir), "--out", str(out)).exit_code == 0
+
+
+def test_tar_writer_import_skips_torch_and_leaves_webdataset_intact():
+    """shard imports TarWriter without torch (seconds per process), yet a later `import webdataset` in the
+    same process is the ordinary torch-backed package."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed: webdataset never imports it")
+    code = (
+        "import sys\n"
+        "from valor_data.shard import tar_writer_class\n"
+        "cls = tar_writer_class()\n"
+        "assert 'torch' not in sys.modules and 'webdataset' not in sys.modules, sorted(sys.modules)[:5]\n"
+        "assert cls.__name__ == 'TarWriter'\n"
+        "import webdataset, torch.utils.data\n"
+        "assert issubclass(webdataset.WebDataset, torch.utils.data.IterableDataset)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
