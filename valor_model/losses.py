@@ -149,23 +149,39 @@ def _gather_view(view: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ..
 
 # ----------------------------------------------------------------------------------------------- MGA
 def mga_loss(
-    text: tuple[torch.Tensor, ...], media: tuple[torch.Tensor, ...], temperature: torch.Tensor
+    text: tuple[torch.Tensor, ...],
+    media: tuple[torch.Tensor, ...],
+    temperature: torch.Tensor,
+    gathered: tuple[tuple[tuple[torch.Tensor, ...], int], tuple[tuple[torch.Tensor, ...], int]] | None = None,
 ) -> torch.Tensor:
     """Symmetric InfoNCE on s(T, X) / temperature; under DDP, negatives come from every rank.
 
     Each rank scores its own texts against all media and its own media against all texts, so the
-    cost is O(local x global); the mean over equal-sized ranks equals the single-process loss.
+    cost is O(local x global); the row-weighted mean over ranks equals the single-process loss.
+    `gathered` ((all_text, text_offset), (all_media, media_offset)) skips the gathers when the caller
+    already holds them.
     """
-    all_text, t_off = _gather_view(text)
-    all_media, x_off = _gather_view(media)
     n_t, n_x = text[0].shape[0], media[0].shape[0]
     if n_t != n_x:
         raise ValueError(f"MGA needs paired batches, got {n_t} texts and {n_x} media")
+    (all_text, t_off), (all_media, x_off) = gathered or (_gather_view(text), _gather_view(media))
     t2x = fine_grained_similarity(*text, *all_media) / temperature  # [n, N]
     x2t = fine_grained_similarity(*all_text, *media).t() / temperature  # [n, N]
     target_t = torch.arange(n_t, device=t2x.device) + x_off
     target_x = torch.arange(n_x, device=x2t.device) + t_off
     return (F.cross_entropy(t2x, target_t) + F.cross_entropy(x2t, target_x)) / 2
+
+
+def _gather_all(outputs: dict[str, torch.Tensor], groups: tuple[str, ...]) -> dict[str, tuple]:
+    """Gather text and each needed media modality once per step; AV is assembled from gathered V and A."""
+    views = {"t": _gather_view(text_view(outputs))}
+    for m in sorted({m for g in groups for m in MEDIA_PARTS[g[1:]]}):
+        views[m] = _gather_view(media_view(outputs, m))
+    for g in groups:
+        if g[1:] == "av":
+            parts = [views[m][0] for m in MEDIA_PARTS["av"]]
+            views["av"] = (tuple(torch.cat(p, dim=1) for p in zip(*parts, strict=True)), views["v"][1])
+    return views
 
 
 class ValorLoss(nn.Module):
@@ -183,10 +199,12 @@ class ValorLoss(nn.Module):
     def forward(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         temperature = outputs["temperature"].float().clamp(self.t_min, self.t_max)
         text = text_view(outputs)
+        gathered = _gather_all(outputs, self.groups)
         terms: dict[str, torch.Tensor] = {}
         mga, mgc = [], []
         for group in self.groups:
-            mga.append(mga_loss(text, media_view(outputs, group[1:]), temperature))
+            pair = (gathered["t"], gathered[group[1:]])
+            mga.append(mga_loss(text, media_view(outputs, group[1:]), temperature, pair))
             logits, labels = outputs[f"mgc_logits_{group}"], outputs[f"mgc_labels_{group}"]
             mgc.append(F.cross_entropy(logits.float(), labels, ignore_index=IGNORE))
             terms[f"mga_{group}"] = mga[-1].detach()

@@ -1,7 +1,7 @@
 """MGA under torch.distributed: 2 gloo processes, features gathered from both ranks (local part with grad).
 
 With unequal batches and text lengths across ranks, the row-weighted mean of the rank losses must equal
-the single-process loss on the concatenated batch.
+the single-process loss on the concatenated batch, for mga_loss and for ValorLoss's tv/ta/tav groups.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ import textwrap
 
 import torch
 
-from valor_model.losses import mga_loss
+from valor_model.config import ValorConfig
+from valor_model.losses import ValorLoss, mga_loss
 
 WORKER = textwrap.dedent(
     """
     import json, sys
     import torch
     import torch.distributed as dist
-    from valor_model.losses import mga_loss
+    from valor_model.config import ValorConfig
+    from valor_model.losses import ValorLoss, mga_loss
 
     rank, out = int(sys.argv[1]), sys.argv[2]
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -32,7 +34,9 @@ WORKER = textwrap.dedent(
     loss = mga_loss(tuple(text), tuple(media), torch.tensor(0.07))
     loss.backward()
     ok = all(t.grad is not None and torch.isfinite(t.grad).all() for t in text[:2] + media[:2])
-    json.dump({"loss": loss.item(), "rows": text[0].shape[0], "grads": ok}, open(out, "w"))
+    terms = ValorLoss(ValorConfig())(data["outputs"][rank])
+    json.dump({"loss": loss.item(), "rows": text[0].shape[0], "grads": ok, "valor": terms["loss_mga"].item()},
+              open(out, "w"))
     dist.destroy_process_group()
     """
 )
@@ -55,7 +59,9 @@ def test_two_rank_loss_equals_single_process(tmp_path):
     g = torch.Generator().manual_seed(0)
     text = [_features(3, 6, g), _features(2, 4, g)]  # ranks differ in batch size and text length
     media = [_features(3, 5, g), _features(2, 5, g)]
-    torch.save({"text": text, "media": media}, tmp_path / "data.pt")
+    audio = [_features(3, 2, g), _features(2, 2, g)]
+    outputs = [_outputs(text[r], media[r], audio[r]) for r in range(2)]
+    torch.save({"text": text, "media": media, "outputs": outputs}, tmp_path / "data.pt")
     (tmp_path / "worker.py").write_text(WORKER)
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": "1"}
     procs = [
@@ -75,6 +81,21 @@ def test_two_rank_loss_equals_single_process(tmp_path):
                   for p in parts]
         return tuple(torch.cat(ts) for ts in zip(*padded, strict=True))
 
+    rows = sum(r["rows"] for r in results)
     single = mga_loss(cat(text), cat(media), torch.tensor(0.07)).item()
-    weighted = sum(r["loss"] * r["rows"] for r in results) / sum(r["rows"] for r in results)
+    weighted = sum(r["loss"] * r["rows"] for r in results) / rows
     assert abs(weighted - single) < 1e-5, (weighted, single)
+    single = ValorLoss(ValorConfig())(_outputs(cat(text), cat(media), cat(audio)))["loss_mga"].item()
+    weighted = sum(r["valor"] * r["rows"] for r in results) / rows
+    assert abs(weighted - single) < 1e-5, (weighted, single)
+
+
+def _outputs(text, video, audio):
+    """A forward-output dict as ValorModel returns it (MGC terms are dummies: only MGA is compared)."""
+    out = {f"{m}_{k}": t for m, feats in (("t", text), ("v", video), ("a", audio))
+           for k, t in zip(("emb", "weight", "mask"), feats, strict=True)}
+    for g in ("tv", "ta", "tav"):
+        out[f"mgc_logits_{g}"] = torch.zeros(1, 5)
+        out[f"mgc_labels_{g}"] = torch.zeros(1, dtype=torch.long)
+    out["temperature"] = torch.tensor(0.07)
+    return out
