@@ -10,7 +10,6 @@ to the most general, and the real message is always kept next to the reason.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterable
 
 from valor_data.clip import REASONS
@@ -110,7 +109,7 @@ def failure_from_exception(exc: BaseException, default: str = "error") -> ClipFa
         name = type(e).__name__
         if name == "GeoRestrictedError":
             return ClipFailure("geo_blocked", message)
-        if isinstance(e, socket.timeout | TimeoutError):
+        if isinstance(e, TimeoutError):  # socket.timeout is an alias
             return ClipFailure("timeout", message)
         if isinstance(e, ConnectionError):
             return ClipFailure("network", message)
@@ -118,7 +117,8 @@ def failure_from_exception(exc: BaseException, default: str = "error") -> ClipFa
 
 
 def ffmpeg_error_text(log: str, limit: int = 6) -> str:
-    """The meaningful tail of an ffmpeg log or report: no command line, no banner, last ``limit`` lines."""
+    """The meaningful part of an ffmpeg log or report: no command line or banner; the first lines that
+    name a known cause (the root cause comes early, e.g. "Stream ends prematurely") plus the last lines."""
     lines = []
     skip_next = False
     for line in log.splitlines():
@@ -130,4 +130,16 @@ def ffmpeg_error_text(log: str, limit: int = 6) -> str:
             continue
         if line.strip() and not line.startswith(("Report written to", "  ", "ffmpeg version", "Input #", "Output #")):
             lines.append(line.strip())
-    return " | ".join(lines[-limit:])
+    causes = [line for line in lines if classify(line, default="") != ""][:2]
+    tail = [line for line in lines[-limit:] if line not in causes]
+    return " | ".join(causes + tail)
+
+
+def reasons_table() -> str:
+    """The README's table of manifest statuses, generated from ``clip.REASONS`` (a test keeps them equal)."""
+    from valor_data.clip import TRANSIENT_REASONS
+
+    lines = ["| status | meaning | retried |", "|---|---|---|",
+             "| `ok` | normalised video and audio are in OUT | |"]
+    lines += [f"| `{k}` | {v} | {'yes' if k in TRANSIENT_REASONS else ''} |" for k, v in REASONS.items()]
+    return "\n".join(lines)

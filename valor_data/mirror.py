@@ -230,7 +230,8 @@ class Mirror:
 
     def start(self) -> Mirror:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="valor-mirror", daemon=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="valor-mirror", daemon=True)
             self._thread.start()
         return self
 

@@ -64,11 +64,13 @@ def make_clip(
     sample_rate: int = 44100,
     seed: int = 0,
     keyint: int | None = None,
+    noise: int = 0,
 ) -> Path:
     """Write one synthetic clip of ``kind`` (see :data:`CLIP_KINDS`) to ``path`` (mp4, H.264 + AAC).
 
     ``keyint`` is the keyframe interval in frames (default: one per second, so segment cuts are close to
-    what is asked). ``seed`` varies the pattern, the tone and the noise. Returns the path.
+    what is asked). ``seed`` varies the pattern, the tone and the noise. ``noise`` (0-100) adds temporal
+    pixel noise, which makes files large (realistic bitrates, for testing ranged reads). Returns the path.
     """
     if kind not in CLIP_KINDS:
         raise ValueError(f"unknown clip kind {kind!r}: choose one of {', '.join(CLIP_KINDS)}")
@@ -85,7 +87,8 @@ def make_clip(
     filters = []
     maps = []
     if kind != "no_video":
-        filters.append(f"{_video_source(kind, f'{w}x{h}', fps, duration, seed)}[v]")
+        grain = f",noise=alls={noise}:allf=t" if noise else ""
+        filters.append(f"{_video_source(kind, f'{w}x{h}', fps, duration, seed)}{grain}[v]")
         maps += ["-map", "[v]"]
     if kind != "no_audio":
         filters.append(f"{_audio_source(kind, duration, sample_rate, seed)}[a]")
