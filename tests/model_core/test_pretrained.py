@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from transformers import ASTConfig, ASTModel, CLIPVisionConfig, CLIPVisionModel
@@ -57,3 +58,23 @@ def _ta_batch():
 def test_interpolation_is_identity_on_the_same_grid():
     pos = torch.randn(1, 252, 8)
     assert interpolate_positions(pos, (5, 50), (5, 50)) is pos
+
+
+def test_unloadable_weights_are_one_clear_error(tmp_path):
+    from valor_model.hub import WeightsUnavailable
+
+    with pytest.raises(WeightsUnavailable, match=r"cannot load vision weights .*random_init=True"):
+        create_model("tiny", vision_weights=str(tmp_path))  # an empty directory: no config.json
+
+
+def test_base_tokenizer_is_served_offline_by_the_identical_packaged_vocab():
+    from valor_model.factory import get_tokenizer
+    from valor_model.hub import BERT_BASE_UNCASED_VOCAB_MD5, minilm_dir, tokenizer_source
+
+    assert tokenizer_source("bert-base-uncased") == str(minilm_dir())
+    assert tokenizer_source("bert-base-cased") == "bert-base-cased"  # anything else goes to the hub
+    tok = get_tokenizer("base")
+    ids = tok("A Dog barks.", padding="max_length", truncation=True)["input_ids"]
+    assert len(ids) == 40 and ids[:3] == [101, 1037, 3899]  # [CLS] a dog (uncased)
+    assert tok.decode(ids, skip_special_tokens=True) == "a dog barks."
+    assert len(BERT_BASE_UNCASED_VOCAB_MD5) == 32
