@@ -155,6 +155,9 @@ class ValorModel(nn.Module):
         """Captions (token ids without [CLS]/[SEP]/[PAD]) by beam search conditioned on `media`."""
         beam_size = beam_size or self.cfg.beam_size
         max_len = max_len or self.cfg.max_gen_len
+        positions = self.text.encoder.config.max_position_embeddings
+        if max_len + 2 > positions:  # [CLS] + tokens + the trailing [MASK]
+            raise ValueError(f"max_len={max_len} needs {max_len + 2} positions; the text model has {positions}")
         cond, cond_mask = self.condition(media)
         cond = cond.repeat_interleave(beam_size, dim=0)
         cond_mask = cond_mask.repeat_interleave(beam_size, dim=0)

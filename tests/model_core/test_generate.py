@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from valor_model.generate import beam_search
@@ -75,6 +76,8 @@ def test_model_generate_is_deterministic_and_bounded(tiny, batch):
     assert all(1 <= len(ids) <= 4 for ids in greedy)
     a_only = tiny.generate({k: v for k, v in media.items() if k[0] == "a"}, beam_size=2, max_len=3)
     assert len(a_only) == 2
+    with pytest.raises(ValueError, match="positions"):
+        tiny.generate(media, max_len=tiny.text.encoder.config.max_position_embeddings)
 
 
 def test_model_generation_matches_a_manual_greedy_decode(tiny, batch):
