@@ -69,7 +69,7 @@ def test_unloadable_weights_are_one_clear_error(tmp_path):
 
 def test_base_tokenizer_is_served_offline_by_the_identical_packaged_vocab():
     from valor_model.factory import get_tokenizer
-    from valor_model.hub import BERT_BASE_UNCASED_VOCAB_MD5, minilm_dir, tokenizer_source
+    from valor_model.hub import minilm_dir, tokenizer_source
 
     assert tokenizer_source("bert-base-uncased") == str(minilm_dir())
     assert tokenizer_source("bert-base-cased") == "bert-base-cased"  # anything else goes to the hub
@@ -77,4 +77,3 @@ def test_base_tokenizer_is_served_offline_by_the_identical_packaged_vocab():
     ids = tok("A Dog barks.", padding="max_length", truncation=True)["input_ids"]
     assert len(ids) == 40 and ids[:3] == [101, 1037, 3899]  # [CLS] a dog (uncased)
     assert tok.decode(ids, skip_special_tokens=True) == "a dog barks."
-    assert len(BERT_BASE_UNCASED_VOCAB_MD5) == 32
