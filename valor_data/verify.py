@@ -69,62 +69,81 @@ def check_shard(check: ShardCheck) -> dict:
 
 
 def _check_shard(check: ShardCheck, name: str, result: dict) -> None:
+    """Streams the tar: one sample's members in memory at a time, whatever the shard size."""
     problems: list[str] = result["problems"]
-    data = Path(check.path).read_bytes()
-    if check.expected_bytes is not None and len(data) != check.expected_bytes:
-        problems.append(
-            f"{name}: {len(data)} bytes but stats.json records {check.expected_bytes} (truncated or overwritten)"
-        )
-    elif check.expected_sha256 is not None and hashlib.sha256(data).hexdigest() != check.expected_sha256:
+    path = Path(check.path)
+    size = path.stat().st_size
+    if check.expected_bytes is not None and size != check.expected_bytes:
+        problems.append(f"{name}: {size} bytes but stats.json records {check.expected_bytes} (truncated or overwritten)")
+    elif check.expected_sha256 is not None and _sha256_file(path) != check.expected_sha256:
         problems.append(f"{name}: sha256 differs from the one stats.json records (bytes changed)")
 
-    samples: dict[str, dict[str, bytes]] = {}
-    order: list[str] = []
+    state = {"decode_tried": False, "seen": set()}
+    current: tuple[str, dict[str, bytes]] | None = None
     end = 0
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            for info in tar:
-                if not info.isfile():
-                    problems.append(f"{name}: member {info.name!r} is not a regular file")
-                    continue
-                payload = tar.extractfile(info).read()
-                if len(payload) != info.size:
-                    raise tarfile.ReadError(f"member {info.name} cut short")
-                result["members"].append([info.name, info.offset, info.offset_data, info.size])
-                end = info.offset_data + -(-info.size // _BLOCK) * _BLOCK
-                key, _, ext = info.name.partition(".")
-                if key not in samples:
-                    samples[key] = {}
-                    order.append(key)
-                elif order[-1] != key:
-                    problems.append(f"{name}/{key}: members not contiguous in the tar (webdataset splits it)")
-                if ext in samples[key]:
-                    problems.append(f"{name}/{key}: duplicate member {info.name}")
-                samples[key][ext] = payload
-    except (tarfile.TarError, EOFError, OSError) as e:
-        problems.append(f"{name}: unreadable tar after {len(result['members'])} members: {e}")
-        result["complete"] = False
-        order = [k for k in order if set(samples[k]) == set(MEMBERS)]  # the whole samples before the damage
-    else:
+    with open(path, "rb") as f:
+        try:
+            with tarfile.open(fileobj=f, mode="r:") as tar:
+                for info in tar:
+                    if not info.isfile():
+                        problems.append(f"{name}: member {info.name!r} is not a regular file")
+                        continue
+                    payload = tar.extractfile(info).read()
+                    if len(payload) != info.size:
+                        raise tarfile.ReadError(f"member {info.name} cut short")
+                    result["members"].append([info.name, info.offset, info.offset_data, info.size])
+                    end = info.offset_data + -(-info.size // _BLOCK) * _BLOCK
+                    key, _, ext = info.name.partition(".")
+                    if current is None or current[0] != key:
+                        if current is not None:
+                            _check_sample(name, *current, result, state)
+                        if key in state["seen"]:
+                            problems.append(f"{name}/{key}: members not contiguous in the tar (webdataset splits it)")
+                        state["seen"].add(key)
+                        current = (key, {})
+                    if ext in current[1]:
+                        problems.append(f"{name}/{key}: duplicate member {info.name}")
+                    current[1][ext] = payload
+        except (tarfile.TarError, EOFError, OSError) as e:
+            problems.append(f"{name}: unreadable tar after {len(result['members'])} members: {e}")
+            result["complete"] = False
+            if current is not None and set(current[1]) == set(MEMBERS):  # a whole sample before the damage
+                _check_sample(name, *current, result, state)
+            return
+        if current is not None:
+            _check_sample(name, *current, result, state)
         if not result["members"]:
             problems.append(f"{name}: no members")
-        elif len(data) < end + 2 * _BLOCK or any(data[end : end + 2 * _BLOCK]):
+            return
+        f.seek(end)
+        trailer = f.read(2 * _BLOCK)
+        if len(trailer) < 2 * _BLOCK or any(trailer):
             problems.append(f"{name}: no end-of-archive marker after the last member (truncated)")
-    result["keys"] = order
-    attempted = False  # one decode per shard: the first sample with json and both media
-    for key in order:
-        members = samples[key]
-        got = set(members)
-        if got != set(MEMBERS):
-            missing = ", ".join(sorted(set(MEMBERS) - got)) or "-"
-            extra = ", ".join(sorted(got - set(MEMBERS))) or "-"
-            problems.append(f"{name}/{key}: members missing: {missing}; unexpected: {extra}")
-        if members.get("txt", b"").strip():
-            result["captioned"] += 1
-        meta = _check_json(name, key, members, problems)
-        if meta is not None and not attempted and "mp4" in members and "flac" in members:
-            result["decoded"] = _check_decode(name, key, members["mp4"], members["flac"], problems)
-            attempted = True
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_sample(name: str, key: str, members: dict[str, bytes], result: dict, state: dict) -> None:
+    """Per sample: the four members, json and hashes; the first good sample of the shard is decoded."""
+    problems: list[str] = result["problems"]
+    result["keys"].append(key)
+    got = set(members)
+    if got != set(MEMBERS):
+        missing = ", ".join(sorted(set(MEMBERS) - got)) or "-"
+        extra = ", ".join(sorted(got - set(MEMBERS))) or "-"
+        problems.append(f"{name}/{key}: members missing: {missing}; unexpected: {extra}")
+    if members.get("txt", b"").strip():
+        result["captioned"] += 1
+    meta = _check_json(name, key, members, problems)
+    if meta is not None and not state["decode_tried"] and "mp4" in members and "flac" in members:
+        result["decoded"] = _check_decode(name, key, members["mp4"], members["flac"], problems)
+        state["decode_tried"] = True
 
 
 def _check_json(name: str, key: str, members: dict[str, bytes], problems: list[str]) -> dict | None:
