@@ -10,12 +10,15 @@ submission is always scored against the whole split.
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +66,29 @@ def _require_java() -> None:
 def _tokenize(captions: dict) -> dict:
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    return PTBTokenizer().tokenize(captions)
+    tokenized = PTBTokenizer().tokenize(captions)
+    # pycocoevalcap never checks the Java process: a failure shows up here as missing or short entries.
+    if tokenized.keys() != captions.keys() or any(len(tokenized[k]) != len(v) for k, v in captions.items()):
+        raise CaptionMetricError("the PTB tokenizer (Java) returned fewer captions than it was given")
+    return tokenized
+
+
+@contextmanager
+def _java_stderr_to_file() -> Iterator[Path]:
+    """Send fd 2 to a temp file while the tokenizer's JVMs run (they inherit it and print a banner)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.NamedTemporaryFile(prefix="valor-ptb-", suffix=".log") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield Path(log.name)
+        except CaptionMetricError as e:
+            os.dup2(saved, 2)
+            tail = Path(log.name).read_text(errors="replace").strip().splitlines()[-3:]
+            raise CaptionMetricError(f"{e}: {' / '.join(tail)}" if tail else str(e)) from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def python_scorers(gts: dict, res: dict) -> dict[str, tuple]:
@@ -105,6 +130,8 @@ def _meteor_scores(meteor, gts: dict, res: dict) -> tuple[float, list[float]]:
     try:
         return meteor.compute_score(gts, res)
     except (ValueError, BrokenPipeError, OSError) as e:
+        if meteor.lock.locked():  # compute_score holds it when the JVM dies mid-way
+            meteor.lock.release()
         err = b""
         if meteor.meteor_p.poll() is not None and meteor.meteor_p.stderr:
             err = meteor.meteor_p.stderr.read()[-500:]
@@ -112,19 +139,21 @@ def _meteor_scores(meteor, gts: dict, res: dict) -> tuple[float, list[float]]:
 
 
 def _close_meteor(meteor) -> None:
-    with meteor.lock:
-        if meteor.meteor_p.poll() is None:
-            meteor.meteor_p.stdin.close()
-            meteor.meteor_p.kill()
-            meteor.meteor_p.wait()
+    if meteor.meteor_p.poll() is None:
+        meteor.meteor_p.stdin.close()
+        meteor.meteor_p.kill()
+        meteor.meteor_p.wait()
 
 
 def score_captions(refs: dict[str, list[str]], hyps: dict[str, str], *, spice: bool | None = None,
-                   parallel: bool = True, stage: Callable[[str], None] | None = None) -> AvcScores:
+                   parallel: bool = True, stage: Callable[[str], None] | None = None,
+                   meteor=None) -> AvcScores:
     """Score ``hyps`` (one caption per id) against ``refs`` (all ids, one or more captions each).
 
     ``refs`` and ``hyps`` must have the same ids (the validator guarantees it). ``spice=None`` runs SPICE
     when its jars are present; ``parallel=False`` runs everything one after the other in this process.
+    ``meteor``: a running ``pycocoevalcap`` ``Meteor`` to reuse (its JVM start-up is most of METEOR's
+    cost when scoring many small sets); it is left running. By default one is started and stopped here.
     """
     from pycocoevalcap.meteor.meteor import Meteor
 
@@ -143,25 +172,30 @@ def score_captions(refs: dict[str, list[str]], hyps: dict[str, str], *, spice: b
     elif spice and not spice_ok:
         raise CaptionMetricError(spice_msg)
 
-    meteor = Meteor()  # the JVM boots (and loads its paraphrase table) while we tokenize
+    own_meteor = meteor is None
+    if own_meteor:
+        meteor = Meteor()  # the JVM boots (and loads its paraphrase table) while we tokenize
     worker = _start_worker() if parallel else None  # imports the scorers meanwhile
     try:
         stage("tokenizing (PTB tokenizer, Java)")
         with ThreadPoolExecutor(2) as threads:
             if parallel:
-                g_future, r_future = threads.submit(_tokenize, gts), threads.submit(_tokenize, res)
-                tok_gts, tok_res = g_future.result(), r_future.result()
+                with _java_stderr_to_file():
+                    g_future, r_future = threads.submit(_tokenize, gts), threads.submit(_tokenize, res)
+                    tok_gts, tok_res = g_future.result(), r_future.result()
                 stage("scoring: METEOR (Java) here, BLEU, ROUGE-L, CIDEr in a worker process")
                 others = threads.submit(_worker_result, worker, tok_gts, tok_res)
                 meteor_score = _meteor_scores(meteor, tok_gts, tok_res)
                 scored = others.result()
             else:
-                tok_gts, tok_res = _tokenize(gts), _tokenize(res)
+                with _java_stderr_to_file():
+                    tok_gts, tok_res = _tokenize(gts), _tokenize(res)
                 stage("scoring: BLEU, METEOR, ROUGE-L, CIDEr")
                 scored = python_scorers(tok_gts, tok_res)
                 meteor_score = _meteor_scores(meteor, tok_gts, tok_res)
     finally:
-        _close_meteor(meteor)
+        if own_meteor:
+            _close_meteor(meteor)
         if worker is not None and worker.poll() is None:
             worker.kill()
             worker.wait()
@@ -170,7 +204,10 @@ def score_captions(refs: dict[str, list[str]], hyps: dict[str, str], *, spice: b
         from pycocoevalcap.spice.spice import Spice
 
         stage("scoring: SPICE (Java)")
-        scored["Spice"] = Spice().compute_score(tok_gts, tok_res)
+        try:
+            scored["Spice"] = Spice().compute_score(tok_gts, tok_res)
+        except (subprocess.CalledProcessError, OSError, ValueError) as e:
+            raise CaptionMetricError(f"SPICE (Java) failed: {e}; rerun with --no-spice to skip it") from None
     return _collect(scored, notes)
 
 

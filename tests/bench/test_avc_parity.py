@@ -1,0 +1,77 @@
+"""AVC numbers are pycocoevalcap's own: the same captions scored by calling pycocoevalcap directly give
+identical raw floats, per-sample values and x100 / 2-decimal headline numbers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from valor_bench.avc import score_captions, spice_status
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def captions():
+    rng = random.Random(2023)
+    words = ("a man woman child dog cat car guitar piano plays sings talks barks runs drives loudly softly in "
+             "the on of with kitchen street room park stage while and music rain engine crowd cheers").split()
+
+    def sentence():
+        return " ".join(rng.choice(words) for _ in range(rng.randint(5, 15)))
+
+    refs, hyps = {}, {}
+    for i in range(40):
+        clip = f"clip{i:02d}_{rng.randint(0, 99)}.000_{rng.randint(100, 200)}.000"
+        refs[clip] = [sentence().capitalize() + rng.choice([".", "!", "", " ..."]) for _ in range(rng.randint(1, 3))]
+        base = rng.choice(refs[clip]).split()
+        if i % 3 == 0:
+            hyps[clip] = sentence()  # unrelated
+        elif i % 3 == 1:
+            hyps[clip] = " ".join(w for w in base if rng.random() > 0.25) + ","  # words dropped
+        else:
+            j = rng.randrange(len(base))
+            hyps[clip] = " ".join(base[:j] + ["Quickly"] + base[j:])  # a word inserted
+    return refs, hyps
+
+
+def direct(refs: dict, hyps: dict, meteor) -> tuple[dict, dict]:
+    """pycocoevalcap as its COCOEvalCap calls it."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    tok = PTBTokenizer()
+    gts = tok.tokenize({k: [{"caption": c} for c in v] for k, v in refs.items()})
+    res = tok.tokenize({k: [{"caption": hyps[k]}] for k in refs})
+    bleu, bleu_each = Bleu(4).compute_score(gts, res, verbose=0)
+    meteor_score, meteor_each = meteor.compute_score(gts, res)
+    rouge, rouge_each = Rouge().compute_score(gts, res)
+    cider, cider_each = Cider().compute_score(gts, res)
+    raw = {"BLEU-1": bleu[0], "BLEU-2": bleu[1], "BLEU-3": bleu[2], "BLEU-4": bleu[3], "METEOR": meteor_score,
+           "ROUGE-L": rouge, "CIDEr": cider}
+    each = {"BLEU-4": bleu_each[3], "METEOR": meteor_each, "ROUGE-L": list(rouge_each), "CIDEr": list(cider_each)}
+    return raw, each
+
+
+def test_same_numbers_as_pycocoevalcap(captions):
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    refs, hyps = captions
+    meteor = Meteor()  # one JVM for both sides: METEOR's EVAL only aggregates the lines it is sent
+    raw, each = direct(refs, hyps, meteor)
+    # Parallel: METEOR here, the rest in a worker process; SPICE runs only where its jars are installed.
+    ours = score_captions(refs, hyps, meteor=meteor)
+    sequential = score_captions(refs, hyps, meteor=meteor, parallel=False)
+    assert sequential.raw == ours.raw and sequential.per_sample == ours.per_sample
+    assert ours.raw == pytest.approx(raw, rel=0, abs=0)
+    assert ours.metrics == {k: round(v * 100, 2) for k, v in raw.items()}
+    for name, values in each.items():
+        assert ours.per_sample[name] == [float(x) * 100 for x in values], name
+    assert 0 < ours.metrics["BLEU-4"] < 100 and 0 < ours.metrics["CIDEr"]  # the set exercises every scorer
+    available, message = spice_status()
+    if not available:  # a one-line reason and how to enable it, no crash and no download attempt
+        assert ours.notes == [message] and "\n" not in message and "stanford-corenlp-3.6.0" in message
+        assert "SPICE" not in ours.metrics
