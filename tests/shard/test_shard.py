@@ -242,3 +242,23 @@ def test_tar_writer_import_skips_torch_and_leaves_webdataset_intact():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_failing_shard_is_reported_and_the_rerun_finishes(fetch_dir, tmp_path):
+    """A shard whose media cannot be read fails (after one retry), the others stay done, exit 1; once the
+    file is back, the rerun writes only that shard."""
+    flac = fetch_dir / "clips" / "zzzzzzzzzzz_0_10000.flac"
+    saved = flac.read_bytes()
+    flac.unlink()
+    flac.mkdir()  # exists (the plan sees it) but cannot be read as a file
+    out = tmp_path / "shards"
+    res = run("shard", str(fetch_dir), "--out", str(out), "--shard-size", "3", ok=False)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "error: valor-000002.tar: IsADirectoryError" in res.stderr
+    assert "1 of 3 shards failed" in res.stderr and "Run the same command again" in res.stderr
+    assert sorted(p.name for p in out.glob("*.tar")) == ["valor-000000.tar", "valor-000001.tar"]
+    assert not (out / "index.parquet").exists()
+    flac.rmdir()
+    flac.write_bytes(saved)
+    summary = json.loads(run("shard", str(fetch_dir), "--out", str(out), "--shard-size", "3", "--json").stdout)
+    assert (summary["shards_written"], summary["shards_skipped"], summary["samples"]) == (1, 2, 7)
