@@ -71,26 +71,26 @@ class Validation:
 def _first(items: Iterable[str], n: int = SHOW) -> str:
     items = list(items)
     shown = ", ".join(repr(x) if isinstance(x, str) else str(x) for x in items[:n])
-    return shown + (f", ... (and {len(items) - n} more)" if len(items) > n else "")
+    return shown + (f", ... (and {len(items) - n:,} more)" if len(items) > n else "")
 
 
 def _grouped(problems: list[Problem], kind: str, what: str, items: list) -> None:
     if items:
-        problems.append(Problem(kind, f"{len(items):,} {what}: {_first(items)}"))
+        problems.append(Problem(kind, f"{what} ({len(items):,}): {_first(items)}"))
 
 
 def _id_set_problems(problems: list[Problem], noun: str, expected: list[str], given: list[str]) -> None:
     """Missing, extra and duplicate ids (``given`` already mapped to canonical ids; None = unknown)."""
     counts = Counter(given)
     exp = set(expected)
-    _grouped(problems, "duplicate", f"{noun}s appear more than once",
+    _grouped(problems, "duplicate", f"{noun}s given more than once",
              [f"{k} ({c}x)" for k, c in counts.items() if c > 1 and k in exp])
-    _grouped(problems, "missing", f"{noun}s of the ground truth are missing", [x for x in expected if x not in counts])
+    _grouped(problems, "missing", f"{noun}s of the ground truth missing", [x for x in expected if x not in counts])
 
 
 def validate_avc(sub: AvcSubmission, gt: GroundTruth) -> list[Problem]:
     problems: list[Problem] = []
-    _grouped(problems, "bad_record", 'records are not {"video_id", "caption"} objects',
+    _grouped(problems, "bad_record", 'records that are not {"video_id", "caption"} objects',
              [f"{w} ({msg})" for w, msg in sub.bad])
     ids, not_str, not_str_cap, empty, breaks, long = [], [], [], [], [], []
     for e in sub.entries:
@@ -106,14 +106,14 @@ def validate_avc(sub: AvcSubmission, gt: GroundTruth) -> list[Problem]:
             breaks.append(f"{e.video_id} ({line_break_in(e.caption)})")
         elif len(e.caption) > MAX_CAPTION_CHARS:
             long.append(f"{e.video_id} ({len(e.caption):,} chars)")
-    _grouped(problems, "not_string", "video ids are not strings", not_str)
-    _grouped(problems, "not_string", "captions are not strings", not_str_cap)
-    _grouped(problems, "empty_caption", "captions are empty", empty)
-    _grouped(problems, "line_break", "captions contain a line break the PTB tokenizer splits on (would shift "
+    _grouped(problems, "not_string", "video ids that are not strings", not_str)
+    _grouped(problems, "not_string", "captions that are not strings", not_str_cap)
+    _grouped(problems, "empty_caption", "empty captions", empty)
+    _grouped(problems, "line_break", "captions with a line break the PTB tokenizer splits on (it would shift "
              "every later caption onto the wrong clip); replace it with a space", breaks)
-    _grouped(problems, "too_long", f"captions are longer than {MAX_CAPTION_CHARS:,} characters", long)
+    _grouped(problems, "too_long", f"captions longer than {MAX_CAPTION_CHARS:,} characters", long)
     known = set(gt.video_ids)
-    _grouped(problems, "extra", "video ids are not in the ground truth", [x for x in dict.fromkeys(ids) if x not in known])
+    _grouped(problems, "extra", "video ids not in the ground truth", [x for x in dict.fromkeys(ids) if x not in known])
     _id_set_problems(problems, "video id", gt.video_ids, ids)
     return problems
 
@@ -122,7 +122,7 @@ def _resolve_texts(problems: list[Problem], gt: GroundTruth, keys: list[str]) ->
     index = gt.text_index()
     canonical = gt.text_ids()
     unknown = [k for k in keys if k not in index]
-    _grouped(problems, "extra", "text ids are not captions of the ground truth (expected '{video_id}#{i}', or "
+    _grouped(problems, "extra", "text ids that are not captions of the ground truth (expected '{video_id}#{i}', or "
              "the bare video id for a clip with one caption)", unknown)
     resolved = [canonical[index[k]] for k in keys if k in index]
     _id_set_problems(problems, "text id", canonical, resolved)
@@ -132,7 +132,7 @@ def validate_avr_matrix(sub: AvrMatrixSubmission, gt: GroundTruth, block_bytes: 
     problems: list[Problem] = []
     _resolve_texts(problems, gt, sub.text_ids)
     known = set(gt.video_ids)
-    _grouped(problems, "extra", "video ids are not clips of the ground truth",
+    _grouped(problems, "extra", "video ids that are not clips of the ground truth",
              [x for x in dict.fromkeys(sub.video_ids) if x not in known])
     _id_set_problems(problems, "video id", gt.video_ids, sub.video_ids)
     expected = (len(sub.text_ids), len(sub.video_ids))
@@ -150,14 +150,14 @@ def validate_avr_matrix(sub: AvrMatrixSubmission, gt: GroundTruth, block_bytes: 
                 if len(where) < SHOW:
                     where.append(f"[{sub.text_ids[start + r]}, {sub.video_ids[c]}]={block[r, c]}")
     if bad_count:
-        problems.append(Problem("nonfinite", f"{bad_count:,} similarities are NaN or infinite: {_first(where)}"))
+        problems.append(Problem("nonfinite", f"NaN or infinite similarities ({bad_count:,}): {_first(where)}"))
     return problems
 
 
 def validate_avr_ranking(sub: AvrRankingSubmission, gt: GroundTruth) -> list[Problem]:
     problems: list[Problem] = []
-    _grouped(problems, "duplicate", "query keys appear more than once in the JSON object", list(dict.fromkeys(sub.duplicate_keys)))
-    _grouped(problems, "bad_record", "rankings are not lists of video id strings", [f"{k} ({m})" for k, m in sub.bad])
+    _grouped(problems, "duplicate", "query keys repeated in the JSON object", list(dict.fromkeys(sub.duplicate_keys)))
+    _grouped(problems, "bad_record", "rankings that are not lists of video id strings", [f"{k} ({m})" for k, m in sub.bad])
     _resolve_texts(problems, gt, list(sub.rankings))
     known = set(gt.video_ids)
     short, unknown, dups = [], [], []
@@ -169,9 +169,9 @@ def validate_avr_ranking(sub: AvrRankingSubmission, gt: GroundTruth) -> list[Pro
             unknown.append(f"{key} -> {bad[0]!r}" + (f" (+{len(bad) - 1})" if len(bad) > 1 else ""))
         if len(set(ranking)) != len(ranking):
             dups.append(key)
-    _grouped(problems, "short_ranking", f"rankings have fewer than {MIN_RANKING_LEN} videos", short)
-    _grouped(problems, "unknown_id", "rankings name videos that are not clips of the ground truth", unknown)
-    _grouped(problems, "duplicate", "rankings list the same video more than once", dups)
+    _grouped(problems, "short_ranking", f"rankings with fewer than {MIN_RANKING_LEN} videos", short)
+    _grouped(problems, "unknown_id", "rankings naming videos that are not clips of the ground truth", unknown)
+    _grouped(problems, "duplicate", "rankings listing a video more than once", dups)
     return problems
 
 

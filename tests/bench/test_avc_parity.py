@@ -75,3 +75,27 @@ def test_same_numbers_as_pycocoevalcap(captions):
     if not available:  # a one-line reason and how to enable it, no crash and no download attempt
         assert ours.notes == [message] and "\n" not in message and "stanford-corenlp-3.6.0" in message
         assert "SPICE" not in ours.metrics
+
+
+@pytest.mark.slow
+def test_full_valor32k_test_split_matches_pycocoevalcap(tmp_path):
+    """The acceptance run: the CLI on all 3,491 test clips gives pycocoevalcap's numbers."""
+    import json
+
+    from click.testing import CliRunner
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    from valor_bench.cli import main
+    from valor_bench.ground_truth import load_ground_truth
+
+    gt = load_ground_truth("test")
+    rng = random.Random(0)
+    hyps = {v: " ".join(w for w in gt.captions[v][0].split() if rng.random() > 0.3) or "x" for v in gt.video_ids}
+    refs = {v: list(gt.captions[v]) for v in gt.video_ids}
+    raw, _ = direct(refs, hyps, Meteor())
+    sub = tmp_path / "preds.json"
+    sub.write_text(json.dumps([{"video_id": v, "caption": hyps[v]} for v in gt.video_ids]))
+    res = CliRunner().invoke(main, ["evaluate", str(sub), "--task", "avc", "--json", "--no-spice"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["n"] == 3491 and data["metrics"] == {k: round(v * 100, 2) for k, v in raw.items()}

@@ -32,8 +32,8 @@ def test_avc_missing_extra_duplicate_ids(gt, write_json):
     recs = avc_records(gt)[3:] + [{"video_id": "nope_1.000_2.000", "caption": "x"}, avc_records(gt)[5]]
     v = validate_submission(write_json(recs), "avc", gt)
     k = kinds(v)
-    assert k["missing"].startswith("3 video ids of the ground truth are missing") and gt.video_ids[0] in k["missing"]
-    assert "1 video ids are not in the ground truth: 'nope_1.000_2.000'" in k["extra"]
+    assert k["missing"].startswith("video ids of the ground truth missing (3): ") and gt.video_ids[0] in k["missing"]
+    assert "video ids not in the ground truth (1): 'nope_1.000_2.000'" in k["extra"]
     assert f"{gt.video_ids[5]} (2x)" in k["duplicate"]
     assert all("\n" not in p.message for p in v.problems)
 
@@ -48,15 +48,15 @@ def test_avc_caption_problems(gt, write_json):
     recs.append("not an object")
     k = kinds(validate_submission(write_json(recs), "avc", gt))
     assert gt.video_ids[0] in k["empty_caption"]
-    assert "captions are not strings" in k["not_string"] or "video ids are not strings" in k["not_string"]
+    assert "captions that are not strings" in k["not_string"] or "video ids that are not strings" in k["not_string"]
     assert "\\r" in k["line_break"] and gt.video_ids[2] in k["line_break"]
-    assert "longer than 2,000 characters" in k["too_long"]
+    assert "captions longer than 2,000 characters (1)" in k["too_long"]
     assert "record 13" in k["bad_record"]
 
 
 def test_many_problems_are_grouped_with_counts(gt, write_json):
     k = kinds(validate_submission(write_json([]), "avc", gt))
-    assert k["missing"].startswith("12 video ids") and "(and 7 more)" in k["missing"]
+    assert k["missing"].startswith("video ids of the ground truth missing (12)") and "(and 7 more)" in k["missing"]
 
 
 @pytest.mark.parametrize("text, kind", [("{not json", "format"), ('{"a": 1}', "format")])
@@ -82,7 +82,7 @@ def test_npz_problems(gt, good_sim, write_npz):
     bad[0, 0], bad[2, 1] = np.nan, np.inf
     k = kinds(validate_submission(write_npz(sim=bad, text_ids=np.array(text_ids), video_ids=np.array(video_ids)),
                                   "avr", gt))
-    assert k["nonfinite"].startswith("2 similarities are NaN or infinite") and text_ids[0] in k["nonfinite"]
+    assert k["nonfinite"].startswith("NaN or infinite similarities (2)") and text_ids[0] in k["nonfinite"]
 
     ids = list(text_ids)
     ids[1] = ids[0].removesuffix("#0")  # the same caption twice: bare id and #0
@@ -103,7 +103,7 @@ def test_npz_problems(gt, good_sim, write_npz):
     assert "missing array(s) text_ids" in k["format"]
     k = kinds(validate_submission(write_npz(sim=sim[:, 1:], text_ids=np.array(text_ids),
                                             video_ids=np.array(video_ids[1:])), "avr", gt))
-    assert "1 video ids of the ground truth are missing" in k["missing"]
+    assert "video ids of the ground truth missing (1)" in k["missing"]
 
 
 def test_not_a_zip(tmp_path, gt):
@@ -130,9 +130,9 @@ def test_ranking_problems(gt, write_json):
     assert f"{first} (4)" in k["short_ranking"]
     assert "ghost_0.000_1.000" in k["unknown_id"]
     dup_lines = [p.message for p in v.problems if p.kind == "duplicate"]
-    assert any("query keys appear more than once" in m and fourth in m for m in dup_lines)
-    assert any("rankings list the same video more than once" in m and third in m for m in dup_lines)
-    assert "not lists of video id strings" in k["bad_record"]
+    assert any("query keys repeated in the JSON object (1)" in m and fourth in m for m in dup_lines)
+    assert any("rankings listing a video more than once (1)" in m and third in m for m in dup_lines)
+    assert "rankings that are not lists of video id strings (1)" in k["bad_record"]
     assert gt.text_ids()[-1] in k["missing"]
 
 
