@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 StepFn = Callable[[torch.Tensor], torch.Tensor]  # tokens [N, t] -> log-probs [N, V] of token t
+ReorderFn = Callable[[torch.Tensor], None]  # row indices [N]: row n now continues old row indices[n]
 
 
 @torch.no_grad()
@@ -26,12 +27,14 @@ def beam_search(
     max_len: int = 30,
     banned: Iterable[int] = (),
     device: torch.device | str = "cpu",
+    reorder: ReorderFn | None = None,
 ) -> list[list[int]]:
     """Best hypothesis per item, without the leading `bos` and the `eos`: at most `max_len` tokens.
 
     Hypotheses are ranked by length-normalised log-probability (sum / number of generated tokens,
     [SEP] included). Row n of `step`'s input is beam n % beam_size of item n // beam_size. Finished
     beams are carried with no extra cost; `eos` is forbidden as the first token (no empty captions).
+    `reorder`, if given, is told after every step which old row each row continues (for KV caches).
     """
     if beam_size < 1 or max_len < 1:
         raise ValueError(f"beam_size and max_len must be >= 1, got {beam_size}, {max_len}")
@@ -63,6 +66,8 @@ def beam_search(
         tokens = torch.cat([prev, tok[..., None]], dim=2).view(b * k, -1)
         if finished.all():
             break
+        if reorder is not None:
+            reorder((beam + k * torch.arange(b, device=device)[:, None]).view(-1))
     best = (scores / lengths.clamp(min=1.0)).argmax(dim=1)
     chosen = tokens.view(b, k, -1)[torch.arange(b, device=device), best, 1:]
     return [_strip(row.tolist(), eos) for row in chosen]

@@ -97,3 +97,10 @@ def test_model_generation_matches_a_manual_greedy_decode(tiny, batch):
             manual.append(tok)
             tokens = torch.cat([tokens, torch.tensor([[tok]])], dim=1)
     assert tiny.generate(media, beam_size=1, max_len=3) == [manual]
+
+
+def test_kv_cached_generation_equals_full_recompute(tiny, batch):
+    with torch.no_grad():
+        media = tiny.encode_media(batch["frames"], batch["fbank"], "av")
+    for beam in (1, 3):
+        assert tiny.generate(media, beam, 8, use_cache=True) == tiny.generate(media, beam, 8, use_cache=False)
