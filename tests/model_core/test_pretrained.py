@@ -77,3 +77,23 @@ def test_base_tokenizer_is_served_offline_by_the_identical_packaged_vocab():
     ids = tok("A Dog barks.", padding="max_length", truncation=True)["input_ids"]
     assert len(ids) == 40 and ids[:3] == [101, 1037, 3899]  # [CLS] a dog (uncased)
     assert tok.decode(ids, skip_special_tokens=True) == "a dog barks."
+
+
+def test_bert_mlm_checkpoint_brings_its_head(tmp_path):
+    from transformers import BertConfig, BertForMaskedLM
+
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    source = BertForMaskedLM(cfg)
+    with torch.no_grad():
+        source.cls.predictions.decoder.bias.normal_()
+    source.save_pretrained(tmp_path)
+    model = create_model("tiny", text_weights=str(tmp_path), groups=("tv",))
+    text = model.text
+    torch.testing.assert_close(text.head_bias, source.cls.predictions.decoder.bias)
+    torch.testing.assert_close(text.head_transform.dense.weight, source.cls.predictions.transform.dense.weight)
+    torch.testing.assert_close(text.word_embeddings.weight, source.bert.embeddings.word_embeddings.weight)
+    hidden = torch.randn(2, 5, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(text.lm_logits(hidden), source.cls(hidden))  # same MLM head
