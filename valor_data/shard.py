@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valor_data.clip import MANIFEST_SCHEMA, OK
@@ -95,6 +96,7 @@ class SampleSpec:
     probe: str  # JSON text from the manifest
     video_path: str  # relative to the fetch dir
     audio_path: str
+    media_bytes: int = 0  # mp4 + flac sizes at planning: a re-fetched (changed) file changes the plan digest
 
     def as_tuple(self) -> tuple:
         """The fields in order, for digests (``dataclasses.asdict`` deep-copies: too slow at 1M samples)."""
@@ -192,8 +194,6 @@ def plan_shards(
     samples: list[tuple[SampleSpec, int]] = []
     missing: dict[str, str] = {}
     ok_keys: set[str] = set()
-    import pyarrow.compute as pc
-
     columns = ["key", "clip_id", "ytid", "start", "end", "labels", "captions", "probe", "video_path", "audio_path"]
     ok_rows = manifest.filter(pc.equal(manifest.column("status"), OK)).select(columns).to_pylist()
     for row in sorted(ok_rows, key=lambda r: r["key"]):
@@ -214,6 +214,7 @@ def plan_shards(
             probe=row["probe"] or "{}",
             video_path=row["video_path"],
             audio_path=row["audio_path"],
+            media_bytes=size,
         )
         samples.append((spec, size))
     groups = _cut(samples, options)
@@ -336,12 +337,10 @@ def tar_writer_class() -> type:
             del sys.modules[name]
 
 
-def _write_shard(task: ShardTask) -> dict:
-    out = Path(task.out_dir)
-    final = out / task.name
-    tmp = temp_path(final)
+def _write_tar(task: ShardTask, tmp: Path) -> Counter:
+    """Write the task's samples to ``tmp`` with TarWriter (fixed owner, mode and mtime) and fsync it."""
     src = Path(task.src_dir)
-    stats = Counter()
+    stats: Counter = Counter()
     with open(tmp, "wb") as f:
         writer = tar_writer_class()(f, user=TAR_USER, group=TAR_USER, mode=TAR_MODE, mtime=TAR_MTIME, encoder=False)
         for spec in task.samples:
@@ -365,6 +364,18 @@ def _write_shard(task: ShardTask) -> dict:
         writer.close()
         f.flush()
         os.fsync(f.fileno())
+    return stats
+
+
+def _write_shard(task: ShardTask) -> dict:
+    out = Path(task.out_dir)
+    final = out / task.name
+    tmp = temp_path(final)
+    try:
+        stats = _write_tar(task, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed attempt leaves nothing behind (a SIGKILL can: reruns clean up)
+        raise
     os.replace(tmp, final)
     _fsync_dir(out)
     members, tar_sha256 = tar_members(final)
