@@ -24,7 +24,8 @@ def sources(tmp_path_factory):
     annotations = src.parent / "desc.json"
     annotations.write_text(json.dumps(
         [{"video_id": f"{y}_0.500_3.500", "desc": [f"caption of {y}", "second caption"]} for y in KINDS]
-        + [{"video_id": "missing0005_0.000_3.000", "desc": "a clip no source has"}]
+        + [{"video_id": "missing0005_0.000_3.000", "desc": "a clip no source has"},
+           {"video_id": "not a clip id", "desc": "a malformed row"}]
     ))  # fmt: skip
     return src, annotations
 
@@ -38,7 +39,7 @@ def invoke(*args: str):
 def check_shards(fetch_dir, shard_dir):
     summary = invoke("shard", str(fetch_dir), "--out", str(shard_dir), "--shard-size", "1", "--json")
     assert (summary["samples"], summary["shards"], summary["with_captions"]) == (2, 2, 2)
-    assert summary["status"] == {"no_audio": 1, "ok": 2, "silent": 1, "unavailable": 1}
+    assert summary["status"] == {"invalid_id": 1, "no_audio": 1, "ok": 2, "silent": 1, "unavailable": 1}
     report = invoke("verify", str(shard_dir), "--json")
     assert report["ok"] and report["summary"]["decoded_shards"] == 2
     with tarfile.open(shard_dir / "valor-000000.tar") as tar:
@@ -47,10 +48,9 @@ def check_shards(fetch_dir, shard_dir):
     assert meta["captions"] == ["caption of -okclip0001", "second caption"]
     assert meta["probe"]["output"]["sample_rate"] == 16000 and meta["probe"]["output"]["height"] == 224
     rows = {r["key"]: r for r in pq.read_table(shard_dir / "manifest.parquet").to_pylist()}
-    assert len(rows) == 5 and rows["okclip_0002_500_3500"]["shard"] == "valor-000001.tar"
+    assert len(rows) == 6 and rows["okclip_0002_500_3500"]["shard"] == "valor-000001.tar"
 
 
-@pytest.mark.slow
 def test_fetch_local_then_shard_then_verify(sources, tmp_path):
     src, annotations = sources
     fetch_dir = tmp_path / "fetch"
