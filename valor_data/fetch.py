@@ -34,6 +34,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,9 +43,9 @@ import pyarrow.parquet as pq
 
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
 from valor_data.distributor import Distributor, get_distributor
-from valor_data.download import DownloadOptions, Segment, make_source, retry_transient
+from valor_data.download import DownloadOptions, Segment, Source, make_source, retry_transient
 from valor_data.failures import ClipFailure
-from valor_data.filters import DEFAULT_FILTERS, apply_filters, build_filters
+from valor_data.filters import DEFAULT_FILTERS, ClipFilter, apply_filters, build_filters
 from valor_data.inputs import BadRow
 from valor_data.normalize import NormalizeOptions, normalize
 from valor_data.probe import ProbeError, probe_media
@@ -78,7 +79,7 @@ class FetchOptions:
         """The options that change what lands in OUT; a rerun must not change them."""
         d = self.download
         return {
-            "format": d.format if d.source != "local" else None,
+            "format": d.format,
             "max_filesize": d.max_filesize,
             "max_duration": d.max_duration,
             "filters": list(self.filters),
@@ -143,19 +144,19 @@ class TaskResult:
     seconds: float = 0.0
 
 
-def auto_task_size(n_clips: int) -> int:
-    """At least 16 tasks when possible (parallelism for small jobs), at most 100 clips per task."""
-    return max(1, min(MAX_AUTO_TASK_SIZE, math.ceil(n_clips / 16)))
+def auto_task_size(n_clips: int, workers: int = 4) -> int:
+    """About four tasks per worker (balance) of several clips each (downloads prefetched within a task),
+    at most 100 clips per task. Chosen on the first run and kept in fetch_config.json for the reruns."""
+    return max(1, min(MAX_AUTO_TASK_SIZE, math.ceil(n_clips / (4 * max(1, workers)))))
 
 
 def plan_tasks(clips: Iterable[ClipRef], out_dir: str | os.PathLike, options: FetchOptions,
-               task_size: int | None = None) -> list[FetchTask]:
+               task_size: int) -> list[FetchTask]:
     """Sort the clips (ytid, start, end) and cut them into tasks of ``task_size``: deterministic."""
     ordered = sorted(clips)
-    size = task_size or auto_task_size(len(ordered))
     out = str(Path(out_dir).resolve())
-    return [FetchTask(i, out, tuple(ordered[o:o + size]), options)
-            for i, o in enumerate(range(0, len(ordered), size))]
+    return [FetchTask(i, out, tuple(ordered[o:o + task_size]), options)
+            for i, o in enumerate(range(0, len(ordered), task_size))]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -209,61 +210,98 @@ def _output_facts(video: Path, audio: Path) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def process_clip(clip: ClipRef, task: FetchTask, source, filters) -> dict:
-    """Download, probe, filter and normalise one clip; always returns its manifest row, never raises
-    ClipFailure (an unexpected exception becomes status ``error`` with the exception kept)."""
-    row = _row(clip)
-    opts = task.options
+@dataclass
+class Downloaded:
+    """A clip's download outcome: its segment, or the failure that ended its attempts."""
+
+    clip: ClipRef
+    segment: Segment | None
+    failure: ClipFailure | None
+    attempts: int
+    seconds: float
+
+
+def download_clip(clip: ClipRef, task: FetchTask, source: Source) -> Downloaded:
+    """Fetch one clip's segment into its scratch folder, retrying transient failures; never raises."""
     work = task.work_dir / clip.key
+    d = task.options.download
     started = time.monotonic()
     try:
-        def attempt(n: int) -> Segment:
-            return source.fetch(clip, _fresh_dir(work))
+        segment, attempts = retry_transient(lambda n: source.fetch(clip, _fresh_dir(work)), d.retries,
+                                            d.retry_wait, d.retry_max_wait)
+        return Downloaded(clip, segment, None, attempts, round(time.monotonic() - started, 3))
+    except ClipFailure as failure:
+        return Downloaded(clip, None, failure, getattr(failure, "attempts", 1), round(time.monotonic() - started, 3))
+    except Exception as e:  # a bug or an environment problem: recorded, the task goes on
+        return Downloaded(clip, None, ClipFailure("error", f"{type(e).__name__}: {e}"), 1,
+                          round(time.monotonic() - started, 3))
 
+
+def finish_clip(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipFilter]) -> dict:
+    """Probe, filter and normalise a downloaded clip, move its files into place; returns its manifest row
+    and never raises ClipFailure (an unexpected exception becomes status ``error`` with the exception)."""
+    clip, segment = downloaded.clip, downloaded.segment
+    row = _row(clip)
+    row.update(attempts=downloaded.attempts, download_s=downloaded.seconds)
+    work = task.work_dir / clip.key
+    opts = task.options
+    processing = time.monotonic()
+    try:
+        if downloaded.failure is not None:
+            return _fail(row, downloaded.failure)
         try:
-            segment, row["attempts"] = retry_transient(
-                attempt, opts.download.retries, opts.download.retry_wait, opts.download.retry_max_wait)
-        except ClipFailure as failure:
-            row["attempts"] = getattr(failure, "attempts", 1)
-            row["download_s"] = round(time.monotonic() - started, 3)
-            return _fail(row, failure)
-        row["download_s"] = round(time.monotonic() - started, 3)
-        processing = time.monotonic()
-        try:
-            try:
-                facts = probe_media(segment.path, segment.start, segment.start + segment.duration)
-            except ProbeError as e:
-                raise ClipFailure("decode_error", str(e)) from None
-            probe = facts.to_dict()
-            row["probe"] = json.dumps(probe, sort_keys=True)
-            max_duration = opts.download.max_duration
-            if segment.whole_video and max_duration and (facts.source_duration or 0) > max_duration:
-                raise ClipFailure("too_long", f"the video lasts {facts.source_duration:g} s > --max-duration "
-                                              f"{max_duration:g} s")
-            rejection = apply_filters(filters, facts)
-            if rejection is not None:
-                raise ClipFailure(rejection.reason, rejection.message)
-            tmp_video, tmp_audio = work / "video.mp4.part", work / "audio.flac.part"
-            normalize(segment.path, tmp_video, tmp_audio, opts.normalize, duration=segment.duration,
-                      start=segment.start if segment.whole_video else None, source_fps=facts.fps)
-            probe["output"] = _output_facts(tmp_video, tmp_audio)
-            row["probe"] = json.dumps(probe, sort_keys=True)
-            video_rel, audio_rel = task.media_paths(clip)
-            task.clip_dir.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_video, task.out / video_rel)
-            os.replace(tmp_audio, task.out / audio_rel)
-            row.update(status=OK, video_path=video_rel, audio_path=audio_rel,
-                       video_bytes=(task.out / video_rel).stat().st_size,
-                       audio_bytes=(task.out / audio_rel).stat().st_size)
-        except ClipFailure as failure:
-            _fail(row, failure)
-        row["process_s"] = round(time.monotonic() - processing, 3)
-        return row
+            facts = probe_media(segment.path, segment.start, segment.start + segment.duration)
+        except ProbeError as e:
+            raise ClipFailure("decode_error", str(e)) from None
+        probe = facts.to_dict()
+        row["probe"] = json.dumps(probe, sort_keys=True)
+        max_duration = opts.download.max_duration
+        if segment.whole_video and max_duration and (facts.source_duration or 0) > max_duration:
+            raise ClipFailure("too_long", f"the video lasts {facts.source_duration:g} s > --max-duration "
+                                          f"{max_duration:g} s")
+        rejection = apply_filters(filters, facts)
+        if rejection is not None:
+            raise ClipFailure(rejection.reason, rejection.message)
+        work.mkdir(parents=True, exist_ok=True)
+        tmp_video, tmp_audio = work / "video.mp4.part", work / "audio.flac.part"
+        normalize(segment.path, tmp_video, tmp_audio, opts.normalize, duration=segment.duration,
+                  start=segment.start if segment.whole_video else None, source_fps=facts.fps)
+        probe["output"] = _output_facts(tmp_video, tmp_audio)
+        row["probe"] = json.dumps(probe, sort_keys=True)
+        video_rel, audio_rel = task.media_paths(clip)
+        task.clip_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_video, task.out / video_rel)
+        os.replace(tmp_audio, task.out / audio_rel)
+        row.update(status=OK, video_path=video_rel, audio_path=audio_rel,
+                   video_bytes=(task.out / video_rel).stat().st_size,
+                   audio_bytes=(task.out / audio_rel).stat().st_size)
+    except ClipFailure as failure:
+        _fail(row, failure)
     except Exception as e:  # a bug or an environment problem: recorded, the task goes on
         row["status"], row["message"] = "error", f"{type(e).__name__}: {e}"
-        return row
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    row["process_s"] = round(time.monotonic() - processing, 3)
+    return row
+
+
+def process_clip(clip: ClipRef, task: FetchTask, source: Source, filters: Sequence[ClipFilter]) -> dict:
+    """Download, probe, filter and normalise one clip: its manifest row."""
+    return finish_clip(download_clip(clip, task, source), task, filters)
+
+
+def prefetched(clips: Sequence[ClipRef], task: FetchTask, source: Source) -> Iterator[Downloaded]:
+    """Downloads in one background thread, one clip ahead: the next clip's (network-bound) download
+    overlaps the current clip's (CPU-bound) probe and normalisation."""
+    if not clips:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="valor-prefetch") as pool:
+        future = pool.submit(download_clip, clips[0], task, source)
+        for nxt in clips[1:]:
+            done = future.result()
+            future = pool.submit(download_clip, nxt, task, source)
+            yield done
+        yield future.result()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -358,12 +396,10 @@ def run_task(task: FetchTask) -> TaskResult:
     resumed = len(rows)
     source = make_source(task.options.download)
     filters = build_filters(task.options.filters, dict(task.options.thresholds))
-    for clip in task.clips:
-        if clip.key in rows:
-            continue
-        row = process_clip(clip, task, source, filters)
+    for downloaded in prefetched([c for c in task.clips if c.key not in rows], task, source):
+        row = finish_clip(downloaded, task, filters)
         _journal(task, row)
-        rows[clip.key] = row
+        rows[row["key"]] = row
     table = pa.Table.from_pylist([rows[c.key] for c in task.clips], schema=MANIFEST_SCHEMA)
     _write_table(table, task.part_path)
     shutil.rmtree(task.journal_dir, ignore_errors=True)
@@ -382,6 +418,13 @@ def input_fingerprint(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow]) -> s
     for b in bad_rows:
         h.update(json.dumps([b.raw, b.message]).encode())
     return h.hexdigest()
+
+
+def _stored_task_size(out_dir: Path) -> int | None:
+    try:
+        return int(json.loads((out_dir / "fetch_config.json").read_text())["task_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def check_config(out_dir: Path, config: dict) -> None:
@@ -489,9 +532,10 @@ def run_fetch(
     """
     started = time.monotonic()
     out = Path(out_dir).resolve()
-    size = task_size or auto_task_size(len(clips))
-    tasks = plan_tasks(clips, out, options, size)
+    distributor = distributor or get_distributor("serial", 1)
     with _locked(out):
+        size = task_size or _stored_task_size(out) or auto_task_size(len(clips), getattr(distributor, "workers", 1))
+        tasks = plan_tasks(clips, out, options, size)
         check_config(out, fetch_config(clips, bad_rows, options, size))
         (out / "_tasks").mkdir(exist_ok=True)
         pending = [t for t in tasks if not t.part_path.is_file()]
@@ -505,7 +549,7 @@ def run_fetch(
             import av  # noqa: F401  (imported once here; forked workers inherit it)
 
             make_source(options.download).prepare()
-            for result in (distributor or get_distributor("serial", 1)).map_unordered(run_task, pending):
+            for result in distributor.map_unordered(run_task, pending):
                 resumed += result.resumed
                 if on_task is not None:
                     on_task(result)

@@ -113,7 +113,7 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--crf", type=click.IntRange(0, 51), default=23, show_default=True, help="x264 quality.")
 @click.option("--preset", default="veryfast", show_default=True, help="x264 speed preset.")
 @click.option("--task-size", type=click.IntRange(min=1), default=None,
-              help="Clips per task (default: n/16, at most 100). Fixed for the life of OUT.")
+              help="Clips per task (default: about 4 tasks per worker, at most 100 clips). Fixed for the life of OUT.")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
 @click.option("--distributor", default="multiprocessing", show_default=True,
               help="How tasks run: multiprocessing or serial.")
