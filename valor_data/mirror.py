@@ -10,6 +10,9 @@ given a fault to inject, to test how the fetcher classifies and retries failures
 * ``stall``: accepts the request and says nothing for ``stall_s`` seconds (past the client's socket
   timeout), then closes; bounded, and cut short when the mirror stops.
 
+A fault can be limited to the first ``times`` requests, and to ranged requests only (``ranged_only``:
+the media reads ffmpeg makes, not the page request yt-dlp makes first).
+
 Use it as a context manager::
 
     with Mirror(clip_dir, faults={"abc.mp4": Fault("404")}) as m:
@@ -35,12 +38,14 @@ _CHUNK = 64 * 1024
 
 @dataclass
 class Fault:
-    """A fault injected for one file. ``times``: how many requests it affects (None: all of them)."""
+    """A fault injected for one file, for its first ``times`` requests (None: all of them); with
+    ``ranged_only`` only requests with a Range header count (a media read, not a page probe)."""
 
     kind: str
     times: int | None = None
     stall_s: float = 5.0
     fraction: float = 0.5  # where in the file a ``truncate`` fault stops sending
+    ranged_only: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -103,9 +108,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault_for(self, name: str) -> Fault | None:
         with self.state.lock:
             fault = self.state.faults.get(name)
+            if fault is None or (fault.ranged_only and not self.headers.get("Range")):
+                return None
             hit = self.state.hits.get(name, 0)
             self.state.hits[name] = hit + 1
-        if fault is None or (fault.times is not None and hit >= fault.times):
+        if fault.times is not None and hit >= fault.times:
             return None
         return fault
 

@@ -33,6 +33,7 @@ SOURCES = {
     "f500LLLLL12": "ok",
     "ftruncMMM13": "ok",
     "fstallNNN14": "ok",
+    "fmidstall17": "ok",
 }
 MISSING = "missingOO15"  # no file at all
 LONG = ("longRANGE16", 12.0, (8.0, 11.0))  # a longer source: the segment lies far into the file
@@ -42,6 +43,8 @@ FAULTS = {
     "f500LLLLL12.mp4": Fault("500"),
     "ftruncMMM13.mp4": Fault("truncate", fraction=0.5),
     "fstallNNN14.mp4": Fault("stall", stall_s=3.0),
+    # yt-dlp's own request is served, then ffmpeg's segment read hangs (cut by ffmpeg's -rw_timeout)
+    "fmidstall17.mp4": Fault("stall", stall_s=3.0, ranged_only=True),
 }
 # What `fetch --source mirror --retries 2` must record for each clip.
 EXPECTED_MIRROR = {
@@ -59,6 +62,7 @@ EXPECTED_MIRROR = {
     "f500LLLLL12": "network",
     "ftruncMMM13": "network",
     "fstallNNN14": "timeout",
+    "fmidstall17": "timeout",
     MISSING: "unavailable",
     LONG[0]: "ok",
 }
@@ -82,7 +86,7 @@ def source_dir(tmp_path_factory) -> Path:
 def arm_faults(mirror: Mirror) -> None:
     """Inject FAULTS afresh (429 counts reset)."""
     for name, fault in FAULTS.items():
-        mirror.set_fault(name, Fault(fault.kind, fault.times, fault.stall_s, fault.fraction))
+        mirror.set_fault(name, Fault(fault.kind, fault.times, fault.stall_s, fault.fraction, fault.ranged_only))
 
 
 def disarm_faults(mirror: Mirror) -> None:
@@ -107,7 +111,7 @@ def mirror_server(source_dir):
 
 @pytest.fixture(scope="session")
 def ids_file(tmp_path_factory) -> Path:
-    """Every mirror clip once, one duplicate (line 18) and two malformed rows (lines 19 and 20)."""
+    """Every mirror clip once, one duplicate (line 19) and two malformed rows (lines 20 and 21)."""
     path = tmp_path_factory.mktemp("inputs") / "clips.txt"
     lines = [clip_id(y) for y in SOURCES] + [clip_id(MISSING), clip_id(LONG[0], LONG[2])]
     lines += [clip_id("-okAAAAAAA1"), "not_a_clip", "tooShortId_1_2"]

@@ -48,6 +48,7 @@ def test_reasons_clip_by_clip(mirror_run, spec):
     assert "HTTP Error 500" in clips["f500LLLLL12"]["message"]
     assert "Stream ends prematurely" in clips["ftruncMMM13"]["message"]
     assert "timed out" in clips["fstallNNN14"]["message"]
+    assert "Connection timed out" in clips["fmidstall17"]["message"]  # ffmpeg's own words
     assert "Invalid data found" in clips["corruptIII9"]["message"]
     assert "--silence-db" in clips["silentEEEE5"]["message"]
     # retries: transient reasons only, as many as asked
@@ -61,8 +62,8 @@ def test_reasons_clip_by_clip(mirror_run, spec):
 def test_invalid_rows_name_file_and_line(mirror_run, ids_file):
     out, _, _, _ = mirror_run
     bad = [r for r in pq.read_table(out / "manifest.parquet").to_pylist() if r["status"] == "invalid_id"]
-    assert [r["source"] for r in bad] == [f"{ids_file}:19", f"{ids_file}:20"]
-    assert bad[0]["message"].startswith(f"{ids_file}:19: invalid clip id 'not_a_clip'")
+    assert [r["source"] for r in bad] == [f"{ids_file}:20", f"{ids_file}:21"]
+    assert bad[0]["message"].startswith(f"{ids_file}:20: invalid clip id 'not_a_clip'")
     assert "invalid YouTube id 'tooShortId'" in bad[1]["message"]
     assert all(r["key"] is None and r["video_path"] is None for r in bad)
 
@@ -124,14 +125,27 @@ def test_rerun_with_other_outputs_is_refused(mirror_run):
     assert result.exit_code == 1 and "task_size: was 3, now 4" in result.output
 
 
+def test_max_filesize_bounds_the_download(tmp_path, mirror_server, spec):
+    ids = tmp_path / "ids.txt"
+    ids.write_text(spec.clip_id(spec.LONG[0], spec.LONG[2]) + "\n" + spec.clip_id("-okAAAAAAA1") + "\n")
+    out = tmp_path / "out"
+    result = fetch(str(ids), "--out", str(out), "--source", "mirror", "--url-template", mirror_server.url_template,
+                   "--max-filesize", "100K", "--distributor", "serial", "--json", *FAST)
+    assert result.exit_code == 0, result.output
+    rows = {r["ytid"]: r for r in pq.read_table(out / "manifest.parquet").to_pylist()}
+    assert rows[spec.LONG[0]]["status"] == "too_large"  # ~500 KB segment of a noisy video
+    assert "--max-filesize (102400 bytes)" in rows[spec.LONG[0]]["message"]
+    assert rows["-okAAAAAAA1"]["status"] == "ok"  # a few KB
+
+
 def test_human_summary(mirror_run):
     out, args, _, _ = mirror_run
     result = fetch(*[a for a in args])
     assert result.exit_code == 0
-    assert "fetched 18 rows (16 clips, 2 invalid rows, 1 duplicates merged)" in result.stdout
+    assert "fetched 19 rows (17 clips, 2 invalid rows, 1 duplicates merged)" in result.stdout
     assert "  ok " in result.stdout and "unavailable" in result.stdout
     assert f"manifest: {out / 'manifest.parquet'}" in result.stdout
-    assert "warning: " in result.stderr and ":19: invalid clip id" in result.stderr
+    assert "warning: " in result.stderr and ":20: invalid clip id" in result.stderr
 
 
 @pytest.mark.parametrize(("extra", "message"), [

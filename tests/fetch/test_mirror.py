@@ -69,6 +69,8 @@ def test_faults(served):
     served.set_fault("-abcdefghij.mp4", Fault("429", times=2))
     assert [get(url)[0] for _ in range(3)] == [429, 429, 200]
     assert get(served.url("other.mp4"))[0] == 200  # faults are per file
+    served.set_fault("-abcdefghij.mp4", Fault("500", ranged_only=True))
+    assert get(url)[0] == 200 and get(url, {"Range": "bytes=0-9"})[0] == 500
     served.set_fault("-abcdefghij.mp4", None)
     assert get(url)[0] == 200
 
