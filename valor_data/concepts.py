@@ -1,0 +1,174 @@
+"""Audio concepts for ACD, derived from the AudioSet ontology's 632 class names.
+
+The VALOR paper (Sec. 3.4) takes the AudioSet class names as the audio-concept set, splits a name that
+lists several similar concepts into separate ones, lowercases them, removes punctuation and reports 759
+concepts. It does not say how a name is split, so the derivation is an option (counts on the shipped
+ontology, checked by the tests):
+
+========================  =======================================================  ======  ======
+``split``                 what a name becomes                                      pieces  unique
+========================  =======================================================  ======  ======
+``commas``                "Chicken, rooster" → chicken / rooster;                   727     724
+                          "Keyboard (musical)" → "keyboard musical"
+``commas+parens``         also splits on parentheses: "Keyboard (musical)" →        758     738
+                          keyboard / musical; "Roaring cats (lions, tigers)" →
+                          roaring cats / lions / tigers
+``drop-parens``           drops the parenthesised qualifier: "Keyboard (musical)"   726     717
+                          → keyboard; "Police car (siren)" → police car
+========================  =======================================================  ======  ======
+
+``commas+parens`` gives 758 pieces, the closest to the paper's 759. Further options, each one a reading of
+the paper's wording:
+
+* ``connectives``: a piece that starts with "and"/"or" loses it ("Dishes, pots, and pans" → pans) and
+  the "etc." of "Bee, wasp, etc." is dropped (it is no concept).
+* ``plurals``: a concept also matches the regular English plural of its last word ("dog" → "dogs",
+  "bus" → "buses", "fly" → "flies", "mouse" → "mice"); the match counts as the concept.
+* ``abstract`` / ``blacklisted``: keep (default) or drop the classes the ontology marks abstract (23, e.g.
+  "Human sounds") or blacklisted (67, e.g. "Song"); the paper uses all 632.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from valor_data.ontology import Ontology, load_ontology
+from valor_data.textnorm import PunctMode, normalize
+
+SplitMode = Literal["commas", "commas+parens", "drop-parens"]
+SPLIT_MODES: tuple[str, ...] = ("commas", "commas+parens", "drop-parens")
+
+_CONNECTIVES = ("and ", "or ")
+_NOT_CONCEPTS = frozenset({"etc"})
+_IRREGULAR_PLURALS = {
+    "mouse": "mice",
+    "goose": "geese",
+    "child": "children",
+    "man": "men",
+    "woman": "women",
+    "foot": "feet",
+    "tooth": "teeth",
+    "ox": "oxen",
+    "knife": "knives",
+    "wolf": "wolves",
+    "leaf": "leaves",
+}
+_INVARIANT_PLURALS = frozenset({"sheep", "fish", "deer", "moose", "aircraft", "music", "speech", "silence"})
+
+
+@dataclass(frozen=True)
+class ConceptOptions:
+    """How concepts are derived from class names (see the module docstring for each option)."""
+
+    split: SplitMode = "commas+parens"
+    connectives: bool = False
+    plurals: bool = False
+    abstract: bool = True
+    blacklisted: bool = True
+    punct: PunctMode = "delete"
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLIT_MODES:
+            raise ValueError(f"unknown split mode {self.split!r}: choose one of {', '.join(SPLIT_MODES)}")
+
+
+@dataclass(frozen=True)
+class ConceptSet:
+    """The derived concepts: unique normalised phrases, their classes, and the surface forms that match."""
+
+    concepts: tuple[str, ...]
+    mids: dict[str, tuple[str, ...]]
+    pieces: int  # pieces before de-duplication (the paper's 759 is closest to this count)
+    forms: dict[str, str] = field(repr=False)  # surface form (normalised, e.g. a plural) -> concept
+    options: ConceptOptions = ConceptOptions()
+
+    def __len__(self) -> int:
+        return len(self.concepts)
+
+
+def split_name(name: str, split: SplitMode = "commas+parens") -> list[str]:
+    """The raw pieces of one class name (before normalisation)."""
+    if split == "commas+parens":
+        parts = re.split(r"[,()]", name)
+    elif split == "drop-parens":
+        parts = re.sub(r"\([^)]*\)", " ", name).split(",")
+    else:
+        parts = name.split(",")
+    return [p.strip() for p in parts if p.strip()]
+
+
+def plural(phrase: str) -> str:
+    """Regular English plural of the last word of ``phrase`` ("dog bark" → "dog barks").
+
+    Uncountable and already-plural words are left as they are (the form then equals the concept).
+    """
+    head, _, last = phrase.rpartition(" ")
+    if last in _INVARIANT_PLURALS or (last.endswith("s") and not last.endswith(("ss", "us", "is"))):
+        form = last  # uncountable, or already plural ("flapping wings", "tools")
+    elif last in _IRREGULAR_PLURALS:
+        form = _IRREGULAR_PLURALS[last]
+    elif last.endswith(("s", "x", "z", "ch", "sh")):
+        form = last + "es"
+    elif len(last) > 1 and last.endswith("y") and last[-2] not in "aeiou":
+        form = last[:-1] + "ies"
+    else:
+        form = last + "s"
+    return f"{head} {form}" if head else form
+
+
+def _clean(piece: str, connectives: bool) -> str:
+    if connectives:
+        for word in _CONNECTIVES:
+            if piece.startswith(word):
+                piece = piece[len(word) :]
+        if piece in _NOT_CONCEPTS:
+            return ""
+    return piece
+
+
+def derive_concepts(options: ConceptOptions | None = None, ontology: Ontology | None = None) -> ConceptSet:
+    """Split, normalise and de-duplicate the class names of ``ontology`` (default: the shipped one)."""
+    options = options or ConceptOptions()
+    ontology = ontology or load_ontology()
+    mids: dict[str, list[str]] = {}
+    pieces = 0
+    for cls in ontology.classes.values():
+        if (cls.abstract and not options.abstract) or (cls.blacklisted and not options.blacklisted):
+            continue
+        for raw in split_name(cls.name, options.split):
+            piece = _clean(normalize(raw, options.punct), options.connectives)
+            if not piece:
+                continue
+            pieces += 1
+            mids.setdefault(piece, [])
+            if cls.mid not in mids[piece]:
+                mids[piece].append(cls.mid)
+    concepts = tuple(mids)
+    forms = {c: c for c in concepts}
+    if options.plurals:
+        for c in concepts:
+            forms.setdefault(plural(c), c)  # a plural that is itself a concept stays that concept
+    return ConceptSet(concepts, {c: tuple(m) for c, m in mids.items()}, pieces, forms, options)
+
+
+def concept_names(concept_set: ConceptSet, ontology: Ontology | None = None) -> dict[str, list[str]]:
+    """Concept → the display names of the classes it came from (for reports)."""
+    ontology = ontology or load_ontology()
+    return {c: [ontology.name(m) for m in mids] for c, mids in concept_set.mids.items()}
+
+
+def count_table(ontology: Ontology | None = None) -> list[dict[str, object]]:
+    """Pieces and unique concepts for every split mode (documents the 727/724 and 758/738 figures)."""
+    rows = []
+    for split in SPLIT_MODES:
+        cs = derive_concepts(ConceptOptions(split=split), ontology)
+        rows.append({"split": split, "pieces": cs.pieces, "unique": len(cs)})
+    return rows
+
+
+def parse_concept_file(lines: Iterable[str]) -> list[str]:
+    """A user-supplied concept list: one concept per line, ``#`` comments and blank lines skipped."""
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
