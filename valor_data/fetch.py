@@ -28,6 +28,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import sys
@@ -88,9 +89,12 @@ class FetchOptions:
         }
 
     def run_config(self) -> dict:
-        """Options that may change between runs (where and how to download), recorded for information."""
+        """Options that may change between runs (where and how to download), recorded for information;
+        no secrets: the proxy loses its user:password, yt-dlp parameters keep only their names."""
         d = asdict(self.download)
-        d["ytdlp_params"] = {k: repr(v) for k, v in self.download.ytdlp_params}
+        d["ytdlp_params"] = sorted(k for k, _ in self.download.ytdlp_params)
+        if d["proxy"]:
+            d["proxy"] = re.sub(r"//[^/@]*@", "//***@", d["proxy"])
         for k in ("format", "max_filesize", "max_duration"):
             d.pop(k)
         return d

@@ -61,3 +61,13 @@ def test_auto_task_size_is_kept_for_reruns(tmp_path, source_dir):
     assert json.loads((out / "fetch_config.json").read_text())["task_size"] == 2
     again = json.loads(fetch(*base, "--workers", "2").stdout)
     assert again["tasks"] == again["tasks_done_before"] == 3
+
+
+def test_fetch_config_keeps_no_secrets():
+    from valor_data.download import DownloadOptions
+    from valor_data.fetch import FetchOptions
+
+    run = FetchOptions(download=DownloadOptions(proxy="http://bob:s3cret@proxy:3128",
+                                                ytdlp_params=(("password", "hunter2"),))).run_config()
+    assert run["proxy"] == "http://***@proxy:3128" and run["ytdlp_params"] == ["password"]
+    assert "s3cret" not in json.dumps(run) and "hunter2" not in json.dumps(run)

@@ -83,11 +83,12 @@ def _print_summary(summary, as_json: bool) -> None:
               help="Netscape cookies file for yt-dlp (sign-in, age checks).")
 @click.option("--proxy", default=None, help="Proxy URL for yt-dlp and its ffmpeg.")
 @click.option("--rate-limit", type=ByteSize(), default=None, help="yt-dlp download rate limit in bytes/s (e.g. 2M).")
-@click.option("--sleep-requests", type=float, default=None, help="Seconds yt-dlp sleeps between requests.")
+@click.option("--sleep-requests", type=click.FloatRange(min=0), default=None,
+              help="Seconds yt-dlp sleeps between requests.")
 @click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
               help="Retries for transient failures (rate_limited, network, timeout) only.")
 @click.option("--retry-wait", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="First back-off in seconds, doubled at each retry (±20 %% jitter).")
+              help="First back-off in seconds, doubled at each retry (with 20 percent jitter).")
 @click.option("--socket-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds without data before a connection counts as timed out.")
 @click.option("--max-filesize", type=ByteSize(), default=None, help="Largest downloaded segment (e.g. 200M).")
@@ -105,18 +106,22 @@ def _print_summary(summary, as_json: bool) -> None:
               help="Mean luma (0-255) below which every sampled frame counts as black.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Output frame rate (default: the source's, capped at --max-fps).")
-@click.option("--max-fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True)
+@click.option("--max-fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Cap on the kept source frame rate.")
 @click.option("--short-side", type=click.IntRange(min=2), default=224, show_default=True,
               help="Output short side in pixels (even).")
-@click.option("--sample-rate", type=click.IntRange(min=1), default=16000, show_default=True)
-@click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--sample-rate", type=click.IntRange(min=1), default=16000, show_default=True,
+              help="Output audio sample rate (Hz).")
+@click.option("--channels", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Output audio channels.")
 @click.option("--crf", type=click.IntRange(0, 51), default=23, show_default=True, help="x264 quality.")
 @click.option("--preset", default="veryfast", show_default=True, help="x264 speed preset.")
 @click.option("--task-size", type=click.IntRange(min=1), default=None,
               help="Clips per task (default: about 4 tasks per worker, at most 100 clips). Fixed for the life of OUT.")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
+              help="Parallel tasks (more than the cores pays off when downloads dominate).")
 @click.option("--distributor", default="multiprocessing", show_default=True,
-              help="How tasks run: multiprocessing or serial.")
+              help="How tasks run: multiprocessing, serial or spark.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
