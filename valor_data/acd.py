@@ -261,7 +261,8 @@ class ConceptMatcher:
     def _count_chunk(self, chunk, words_parts, conc_parts, totals, matches) -> None:
         if any(_SEP in c for c in chunk):  # a caption carries our separator: neutralise it
             chunk = [c.replace(_SEP, " ") for c in chunk]
-        padded = " " + " ".join(normalize_block(chunk, _SEP, self.punct).split()) + " "
+        body = " ".join(normalize_block(chunk, _SEP, self.punct).split())
+        padded = f" {body} " if body else " "  # one space: a single caption without words
         segs = padded.split(_SEP)
         seg_len = np.fromiter((len(s) for s in segs), dtype=np.int64, count=len(segs))
         seg_start = np.concatenate(([0], np.cumsum(seg_len + 1)[:-1]))

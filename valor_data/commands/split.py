@@ -142,9 +142,8 @@ def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_
         else:
             wanted = target_sizes(len(clips), sizes=_numbers(sizes, int, "--sizes") or list(VALOR32K_SIZES))
     except ValueError as e:
-        raise click.UsageError(
-            f"{e} (after {', '.join(f'{n} {k}' for k, n in excluded.items()) or 'no filter'})"
-        ) from None
+        dropped = ", ".join(f"{n:,} {k}" for k, n in excluded.items())
+        raise click.UsageError(f"{e} (after excluding {dropped})" if dropped else str(e)) from None
     with tqdm(total=len(clips), unit="clip", desc="split", file=sys.stderr, disable=None) as bar:
         result = stratified_split(clips, wanted, seed=seed, progress=bar.update)
     leaks = check_disjoint(result.splits)

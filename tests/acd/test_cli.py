@@ -1,0 +1,206 @@
+"""`valor-data acd / split / stats` as a user runs them: JSON output, files written, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from valor_data.cli import main
+from valor_data.resources import audioset_segments_paths, valor32k_annotation_path
+
+
+def run(*args: str, ok: bool = True):
+    result = CliRunner().invoke(main, list(args))
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def test_acd_json_on_the_valor32k_test_split():
+    out = json.loads(run("acd", "--json", str(valor32k_annotation_path("test"))).output)
+    assert out["captions"] == 3_491
+    assert out["preset"] == "paper"
+    assert 19.5 < out["avg_len"] < 20.5 and 7.0 < out["acd"] < 9.5
+    assert out["acd"] == pytest.approx(100 * out["concepts"] / out["words"], abs=1e-3)
+    assert 0.7 < out["with_concept"] < 0.9
+    assert out["top_concepts"][0] == {"concept": "music", "count": out["top_concepts"][0]["count"]}
+    assert len(out["top_concepts"]) == 10
+
+
+def test_acd_several_files_per_caption_parquet_and_table(tmp_path):
+    txt = tmp_path / "a.txt"
+    txt.write_text("A dog barks at a car.\nRain.\n\n")
+    csv = tmp_path / "b.csv"
+    csv.write_text("id,caption_1,caption_2\nx,Wind blows,A man speaking\n")
+    out = json.loads(
+        run(
+            "acd", "--json", "--top", "3", str(txt), str(csv), "--per-caption", str(tmp_path / "pc.parquet")
+        ).output
+    )
+    assert (out["captions"], out["words"], out["concepts"]) == (4, 12, 5)  # dog car rain wind "man speaking"
+    assert [f["captions"] for f in out["files"]] == [2, 2]
+    table = pq.read_table(tmp_path / "pc.parquet").to_pylist()
+    assert table[0] == {
+        "file": str(txt),
+        "index": 0,
+        "id": "1",
+        "caption": "A dog barks at a car.",
+        "words": 6,
+        "concepts": 2,
+        "matched": ["dog", "car"],
+    }
+    assert table[3]["id"] == "x" and table[3]["matched"] == ["man speaking"]
+    pretty = run("acd", str(txt), str(csv)).output
+    assert "all files" in pretty and "top concepts: " in pretty
+
+
+def test_acd_presets_change_the_count(tmp_path):
+    txt = tmp_path / "a.txt"
+    txt.write_text("Bird song: a bird sings a song.\n")
+    every = json.loads(run("acd", "--json", str(txt)).output)["concepts"]
+    longest = json.loads(run("acd", "--json", "--preset", "longest", str(txt)).output)["concepts"]
+    assert (every, longest) == (5, 3)  # bird song + bird + song, bird, song  vs  bird song, bird, song
+    assert "paper:" in run("acd", "--list-presets").output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["acd", "missing.txt"], "missing.txt: no such file"),
+        (["acd"], "give at least one caption file"),
+        (["acd", "--preset", "nope", "x.txt"], "Invalid value for '--preset'"),
+    ],
+)
+def test_acd_errors_are_one_line(args, message):
+    result = run(*args, ok=False)
+    assert result.exit_code != 0 and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_acd_missing_column_names_the_file(tmp_path):
+    csv = tmp_path / "caps.csv"
+    csv.write_text("a,b\n1,2\n")
+    result = run("acd", str(csv), "--column", "caption", ok=False)
+    assert result.exit_code == 1 and f"{csv}: no column 'caption'" in result.output
+
+
+def test_split_from_annotations_json_and_files(tmp_path):
+    out = json.loads(run("split", "--from-annotations", "--json", "--out", str(tmp_path)).output)
+    assert {k: v["clips"] for k, v in out["splits"].items()} == {"train": 25_327, "val": 3_500, "test": 3_491}
+    assert len(out["broken_captions"]) == 8
+    assert out["leakage"]["audioset_eval_clips_in_train"] == 12_875
+    assert len((tmp_path / "val_ids.txt").read_text().splitlines()) == 3_500
+    header = (tmp_path / "labels.csv").read_text().splitlines()[0]
+    assert header == "split,clip_id,audioset_source,labels,label_names"
+    text = run("split", "--from-annotations").output
+    assert "broken captions: 8" in text and "12,875 AudioSet-eval clips in train" in text
+
+
+def test_split_with_manifest_captions_and_fractions(tmp_path):
+    import pyarrow as pa
+
+    from valor_data.inputs import read_valor_json
+
+    desc = valor32k_annotation_path("val")
+    val = [c for c in read_valor_json(desc) if hasattr(c, "clip_id")]
+    manifest = tmp_path / "manifest.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "clip_id": [c.clip_id for c in val],
+                "status": ["ok" if i % 4 else "unavailable" for i in range(len(val))],
+            }
+        ),
+        manifest,
+    )
+    seg = [str(p) for p in audioset_segments_paths()]
+    out = json.loads(
+        run(
+            "split",
+            *seg,
+            "--out",
+            str(tmp_path / "s"),
+            "--manifest",
+            str(manifest),
+            "--captions",
+            str(desc),
+            "--fractions",
+            "0.8,0.1,0.1",
+            "--seed",
+            "5",
+            "--json",
+        ).output
+    )
+    assert out["excluded"]["not ok in the manifest"] == 42_531 - 2_625
+    assert out["candidates"] == 2_625 and out["unused"] == 0
+    assert out["sizes"] == {"train": 2_101, "val": 262, "test": 262}
+    assert all(d["max_abs_diff_pp"] < 2.0 for d in out["label_distance"].values())
+    written = json.loads((tmp_path / "s" / "desc_test.json").read_text())
+    assert len(written) == out["sizes"]["test"] and all(isinstance(r["desc"], str) for r in written)
+    again = run(
+        "split",
+        *seg,
+        "--out",
+        str(tmp_path / "s2"),
+        "--manifest",
+        str(manifest),
+        "--captions",
+        str(desc),
+        "--fractions",
+        "0.8,0.1,0.1",
+        "--seed",
+        "5",
+        "--json",
+    )
+    assert (tmp_path / "s2" / "test_ids.txt").read_text() == (tmp_path / "s" / "test_ids.txt").read_text()
+    assert again.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["split", "--out", "x"], "give the AudioSet segment CSV(s)"),
+        (["split", "nothere.csv", "--out", "x"], "nothere.csv: no such file"),
+        (["split", "{seg}", "--out", "{tmp}", "--sizes", "1,2"], "expected 3 numbers"),
+        (["split", "{seg}", "--out", "{tmp}", "--sizes", "99999,1,1"], "only 20371 candidates"),
+        (["split", "{seg}", "--out", "{tmp}", "--manifest", "{seg}"], "not a fetch manifest"),
+    ],
+)
+def test_split_errors(tmp_path, args, message):
+    seg = str(audioset_segments_paths()[1])
+    result = run(*[a.format(seg=seg, tmp=tmp_path) for a in args], ok=False)
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_stats_writes_figures_tables_and_acd(tmp_path):
+    ids = tmp_path / "split"
+    ids.mkdir()
+    for split in ("train", "test"):
+        text = valor32k_annotation_path(split).read_text()
+        recs = json.loads(text)[:300]
+        (ids / f"desc_{split}.json").write_text(json.dumps(recs))
+    out = json.loads(
+        run("stats", "--split-dir", str(ids), "--out", str(tmp_path / "o"), "--top", "12", "--json").output
+    )
+    assert set(out["splits"]) == {"train", "test"}
+    assert out["splits"]["train"]["clips"] == 300 and out["splits"]["train"]["acd"] > 3
+    assert len(out["top_labels"]) == 12
+    for name in (
+        "label_distribution.png",
+        "caption_length.png",
+        "label_distribution.csv",
+        "label_distribution.md",
+        "stats.json",
+    ):
+        path = tmp_path / "o" / name
+        assert path.is_file() and path.stat().st_size > 100
+    assert (tmp_path / "o" / "label_distribution.png").read_bytes()[:4] == b"\x89PNG"
+    assert (
+        (tmp_path / "o" / "label_distribution.md")
+        .read_text()
+        .startswith("| label | clips | train % | test % |")
+    )
