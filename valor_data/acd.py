@@ -4,8 +4,8 @@ ACD = 100 × (audio concepts found in the captions) / (words in the captions), o
 
 * Captions and concepts go through the same normalisation (:mod:`valor_data.textnorm`: lowercase,
   Unicode punctuation stripped, whitespace tokens). Concepts come from :mod:`valor_data.concepts`.
-* A concept matches **whole words** only: "bark" matches "the dog barks loudly"? no — "barks" is another
-  word (unless plural forms are on); "dog bark" matches the two consecutive words "dog bark".
+* A concept matches **whole words** only: "bark" does not match "the dog barks" ("barks" is another
+  word, unless plural forms are on); "dog bark" matches the two consecutive words "dog bark" only.
 * Counting modes (``count``):
 
   - ``every``: every occurrence of every concept, overlaps included: "dog bark" with the concepts "dog",

@@ -12,7 +12,7 @@ our exact, Unicode-aware reading of it, shared by both sides so a concept and a 
    Each punctuation character is **deleted** by default (``"man's"`` → ``"mans"``, ``"hi-hat"`` →
    ``"hihat"``, ``"cock-a-doodle-doo"`` → ``"cockadoodledoo"``), which is what ``str.translate`` with
    ``string.punctuation`` does in the usual implementation of "remove punctuation"; ``punct="space"``
-   replaces it with a space instead (``"hi hat"``).
+   replaces it with a space instead (``"hi hat"``, ``"man s"``) — the ACD preset ``paper`` does that.
 4. Words are the whitespace-separated tokens of the result (``str.split()``: any Unicode whitespace).
 
 Letters, digits and combining marks (accents) are kept.
