@@ -40,6 +40,7 @@ from typing import Any
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset import tariterators
 from webdataset.shardlists import expand_urls
@@ -152,11 +153,25 @@ def frame_indices(n_total: int, n_frames: int, train: bool, rng: random.Random) 
     return out
 
 
+_REFORMATTERS: dict[int, VideoReformatter] = {}
+
+
+def _reformatter() -> VideoReformatter:
+    """One reformatter per process: it caches the swscale context (much faster than ``frame.reformat``),
+    and a context made before a fork must not be used in the child."""
+    pid = os.getpid()
+    if pid not in _REFORMATTERS:
+        _REFORMATTERS.clear()
+        _REFORMATTERS[pid] = VideoReformatter()
+    return _REFORMATTERS[pid]
+
+
 def _resize_crop(frame: av.VideoFrame, size: int) -> np.ndarray:
     w, h = frame.width, frame.height
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    rgb = frame.reformat(width=nw, height=nh, format="rgb24", interpolation="BICUBIC").to_ndarray()
+    rgb = _reformatter().reformat(frame, width=nw, height=nh, format="rgb24", interpolation="BICUBIC",
+                                  threads=1).to_ndarray()
     top, left = (nh - size) // 2, (nw - size) // 2
     return rgb[top : top + size, left : left + size]
 

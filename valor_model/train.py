@@ -266,13 +266,14 @@ class Trainer:
         self.loader = self._make_loader(self.train_shards, train=True)
         self.step, self.epoch = 0, 0
         self._saved_step = -1
+        self._ddp_warm = False
         self.resume_position: Position | None = None
-        self.flops_per_sample: float | None = None
         self.peak = peak_flops(self.device, opts.peak_tflops)
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
                          else contextlib.nullcontext())
         if opts.resume:
             self._resume()
+        self.flops_per_sample = self._measure_flops()  # before DDP: its hooks must see only real steps
         self.train_model: nn.Module = self._wrap(self.model)
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -324,8 +325,9 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # towers outside the configured groups take no part in the loss: let DDP find them
-            wrapped = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+            # static graph: the same parameters take part in every step; it handles the towers outside the
+            # configured groups (never used) and the temperature, which the model returns as an output
+            wrapped = DistributedDataParallel(model, device_ids=ids, static_graph=True)
         if self.opts.compile:
             wrapped = torch.compile(wrapped)
         return wrapped
@@ -396,7 +398,9 @@ class Trainer:
         sums: dict[str, float] = {}
         for i, batch in enumerate(batches):
             batch = _to_device(batch, self.device)
-            sync = i == len(batches) - 1 or not self.dist.enabled
+            # no_sync skips the all-reduce of non-final micro-batches; the static-graph DDP must see synced
+            # backward passes in its first step (reducing every micro-batch is slower but equally correct)
+            sync = i == len(batches) - 1 or not self.dist.enabled or not self._ddp_warm
             ctx = contextlib.nullcontext() if sync else model.no_sync()
             with ctx, self.autocast:
                 terms = self.loss_fn(model(batch))
@@ -405,6 +409,7 @@ class Trainer:
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(batches)
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) / len(batches)
+        self._ddp_warm = True
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
@@ -434,8 +439,6 @@ class Trainer:
                 if batches is None:
                     exhausted = True
                     break
-                if self.flops_per_sample is None:
-                    self.flops_per_sample = self._measure_flops(batches[0])
                 terms = self._train_step(batches)
                 self.step += 1
                 window.add(sum(len(b["keys"]) for b in batches), terms)
@@ -483,12 +486,20 @@ class Trainer:
         summed = vdist.all_reduce_sum([float(local[n]) for n in names], self.device)
         return {n: int(v) for n, v in zip(names, summed, strict=True)}
 
-    def _measure_flops(self, batch: dict[str, Any]) -> float:
+    def _measure_flops(self) -> float | None:
+        """FLOPs per sample on the first evaluation-mode batch of the training shards (its own loader,
+        no worker, no global RNG drawn), so the training stream is untouched."""
+        probe = self._make_loader(self.train_shards, train=False)
+        probe.num_workers = 0
+        probe.set_epoch(0)
+        batch = next(iter(probe), None)
+        if batch is None:
+            return None
         try:
             return measure_flops_per_sample(self.model, self.loss_fn, _to_device(batch, self.device))
         except Exception as exc:  # noqa: BLE001 - FLOP counting is a diagnostic, never a reason to stop
             log.warning("could not count FLOPs (%s): MFU will not be logged", exc)
-            return 0.0
+            return None
 
     def _log_record(self, window: _Window, metrics: MetricsLog) -> dict[str, Any]:
         means, samples, seconds = window.take()

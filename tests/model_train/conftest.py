@@ -112,3 +112,15 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subpro
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These tests decode and train tiny batches in the test process: on a shared 2-core machine, one
+    intra-op thread is many times faster than two contending ones. Restored after each test."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
