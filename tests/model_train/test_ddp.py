@@ -12,7 +12,6 @@ import torch
 from valor_model.train import load_checkpoint
 
 
-
 def test_torchrun_two_gloo_processes_keep_parameters_in_sync(shards, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

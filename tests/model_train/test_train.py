@@ -10,8 +10,8 @@ import torch
 
 from valor_model.factory import create_model
 from valor_model.train import (
-    TrainError,
     Trainer,
+    TrainError,
     TrainOptions,
     build_optimizer,
     latest_checkpoint,
