@@ -16,6 +16,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+class DistributorUnavailable(RuntimeError):
+    """The distributor cannot run here (pyspark or Java missing, Spark failed to start): one line saying why."""
+
+
+class TaskFailed(RuntimeError):
+    """A task failed on every attempt the distributor gave it (the finished tasks are kept: rerun to resume)."""
+
+
 class Distributor(Protocol):
     name: str
 
@@ -71,7 +79,22 @@ DISTRIBUTORS: dict[str, Callable[..., Distributor]] = {
 
 
 def get_distributor(name: str, workers: int = 2, **options: object) -> Distributor:
-    """Look a distributor up by name; unknown names fail loudly with the known ones listed."""
+    """Look a distributor up by name; unknown names fail loudly with the known ones listed.
+
+    ``options`` go to the distributor (e.g. ``master=`` for Spark); the others ignore what they don't use.
+    """
     if name not in DISTRIBUTORS:
         raise ValueError(f"unknown distributor {name!r}: choose one of {', '.join(sorted(DISTRIBUTORS))}")
     return DISTRIBUTORS[name](workers=workers, **options)
+
+
+def resolve_distributor(distributor: str | Distributor, workers: int = 2, **options: object) -> Distributor:
+    """A distributor given by name, or an instance (e.g. ``SparkDistributor(master=...)``) as is."""
+    return get_distributor(distributor, workers, **options) if isinstance(distributor, str) else distributor
+
+
+def stop_distributor(distributor: object) -> None:
+    """Release what a distributor holds (a Spark session it started); a no-op for the others."""
+    stop = getattr(distributor, "stop", None)
+    if callable(stop):
+        stop()

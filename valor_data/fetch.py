@@ -50,6 +50,7 @@ from valor_data.filters import DEFAULT_FILTERS, ClipFilter, apply_filters, build
 from valor_data.inputs import BadRow
 from valor_data.normalize import NormalizeOptions, normalize
 from valor_data.probe import ProbeError, probe_media
+from valor_data.storage import require_local
 
 CONFIG_VERSION = 1
 MAX_AUTO_TASK_SIZE = 100
@@ -132,6 +133,10 @@ class FetchTask:
     @property
     def work_dir(self) -> Path:
         return self.out / "_work" / self.name
+
+    @property
+    def lock_path(self) -> Path:
+        return self.out / "_tasks" / f"{self.name}.lock"
 
     def media_paths(self, clip: ClipRef) -> tuple[str, str]:
         """Video and audio paths relative to OUT (POSIX separators, as stored in the manifest)."""
@@ -388,9 +393,27 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+@contextlib.contextmanager
+def _task_lock(task: FetchTask) -> Iterator[None]:
+    """Hold the task's own lock: a second attempt of one task (a Spark retry or speculative copy, an orphan
+    of a killed run on another executor) waits for the first instead of racing it, then finds it done."""
+    task.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(task.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def run_task(task: FetchTask) -> TaskResult:
     """Fetch every clip of ``task``; write its part manifest (the done-marker) last. Idempotent."""
     _die_with_parent()
+    with _task_lock(task):
+        return _run_task(task)
+
+
+def _run_task(task: FetchTask) -> TaskResult:
     started = time.monotonic()
     if task.part_path.is_file():
         statuses = pq.read_table(task.part_path, columns=["status"]).column("status").to_pylist()
@@ -408,6 +431,7 @@ def run_task(task: FetchTask) -> TaskResult:
     _write_table(table, task.part_path)
     shutil.rmtree(task.journal_dir, ignore_errors=True)
     shutil.rmtree(task.work_dir, ignore_errors=True)
+    task.lock_path.unlink(missing_ok=True)  # safe once done: whoever locks it next finds the part manifest
     return TaskResult(task.index, len(task.clips), _counts(table.column("status").to_pylist()), resumed,
                       seconds=round(time.monotonic() - started, 3))
 
@@ -459,6 +483,7 @@ def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence
     _write_table(table, out_dir / "manifest.parquet")
     for t in tasks:  # leftovers of a run killed after a part manifest was written
         shutil.rmtree(t.journal_dir, ignore_errors=True)
+        t.lock_path.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "_work", ignore_errors=True)
     return table
 
@@ -535,7 +560,7 @@ def run_fetch(
     The library entry behind ``valor-data fetch``; ``on_task`` sees every task's result (done ones too).
     """
     started = time.monotonic()
-    out = Path(out_dir).resolve()
+    out = require_local(out_dir, "fetch --out").resolve()
     distributor = distributor or get_distributor("serial", 1)
     with _locked(out):
         size = task_size or _stored_task_size(out) or auto_task_size(len(clips), getattr(distributor, "workers", 1))

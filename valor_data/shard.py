@@ -29,6 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valor_data.clip import MANIFEST_SCHEMA, OK
+from valor_data.distributor import Distributor
+from valor_data.storage import Store, resolve
 
 MEMBERS = ("flac", "json", "mp4", "txt")  # TarWriter writes a sample's members in sorted order
 TAR_MTIME = 946684800  # 2000-01-01T00:00:00Z: fixed so that the same input gives the same tar bytes
@@ -223,7 +225,7 @@ def plan_shards(
         name = f"{options.prefix}-{i:06d}.tar"
         specs = tuple(group)
         digest = _sha256_json([name, [s.as_tuple() for s in specs]])
-        tasks.append(ShardTask(i, name, str(src), str(Path(out_dir).resolve()), specs, digest))
+        tasks.append(ShardTask(i, name, str(src), resolve(out_dir), specs, digest))
     plan_digest = _sha256_json([t.digest for t in tasks])
     unmatched = sum(1 for k in captions if k not in ok_keys)
     return Plan(tasks, missing, unmatched, digest=plan_digest)
@@ -298,8 +300,12 @@ def sample_duration(probe: dict, start: float, end: float) -> float:
     return end - start
 
 
+def marker_name(name: str) -> str:
+    return name[: -len(".tar")] + MARKER_SUFFIX
+
+
 def marker_path(out_dir: str | Path, name: str) -> Path:
-    return Path(out_dir) / (name[: -len(".tar")] + MARKER_SUFFIX)
+    return Path(out_dir) / marker_name(name)
 
 
 def write_shard(task: ShardTask) -> dict:
@@ -368,23 +374,20 @@ def _write_tar(task: ShardTask, tmp: Path) -> Counter:
 
 
 def _write_shard(task: ShardTask) -> dict:
-    out = Path(task.out_dir)
-    final = out / task.name
-    tmp = temp_path(final)
-    try:
+    """The tar is written on local disk (in SHARDDIR itself when it is local), committed whole (a rename,
+    or an upload for an fsspec URL), and only then is its marker written. A failed attempt leaves nothing
+    behind (a SIGKILL can: reruns clean up)."""
+    store = Store(task.out_dir)
+    with store.staged(task.name) as tmp:
         stats = _write_tar(task, tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed attempt leaves nothing behind (a SIGKILL can: reruns clean up)
-        raise
-    os.replace(tmp, final)
-    _fsync_dir(out)
-    members, tar_sha256 = tar_members(final)
+        members, tar_sha256 = tar_members(tmp)
+        tar_bytes = tmp.stat().st_size
     marker = {
         "shard": task.name,
         "digest": task.digest,
         "samples": len(task.samples),
         "keys": [s.key for s in task.samples],
-        "tar_bytes": final.stat().st_size,
+        "tar_bytes": tar_bytes,
         "tar_sha256": tar_sha256,
         "video_bytes": stats["video_bytes"],
         "audio_bytes": stats["audio_bytes"],
@@ -393,7 +396,7 @@ def _write_shard(task: ShardTask) -> dict:
         "duration_s": round(stats["duration_s"], 6),
         "members": members,
     }
-    atomic_write_text(marker_path(out, task.name), json.dumps(marker, indent=1))
+    store.write_text(marker_name(task.name), json.dumps(marker, indent=1))
     return marker
 
 
@@ -441,10 +444,10 @@ def _fsync_dir(path: Path) -> None:
 
 def read_done_marker(task: ShardTask) -> dict | None:
     """The task's marker if the shard is complete: marker of this very plan, and the tar at its size."""
-    path = marker_path(task.out_dir, task.name)
+    store = Store(task.out_dir)
     try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
-        size = (Path(task.out_dir) / task.name).stat().st_size
+        marker = json.loads(store.read_text(marker_name(task.name)))
+        size = store.size(task.name)
     except (OSError, ValueError):
         return None
     if marker.get("digest") != task.digest or marker.get("tar_bytes") != size:
@@ -455,19 +458,20 @@ def read_done_marker(task: ShardTask) -> dict | None:
 # --------------------------------------------------------------------------------------------------
 # The run: config check, tasks, then index / stats / manifest
 # --------------------------------------------------------------------------------------------------
-def check_config(out_dir: Path, config: dict) -> None:
+def check_config(out: Store, config: dict) -> None:
     """Record the options on the first run; refuse a rerun whose options or input differ."""
-    path = out_dir / CONFIG_NAME
-    if not path.exists():
-        leftovers = [p.name for p in out_dir.iterdir() if not p.name.endswith(TMP_SUFFIX) and p.name != LOCK_NAME]
+    out_dir, path = out.location, f"{out.location}/{CONFIG_NAME}"
+    names = out.list()
+    if CONFIG_NAME not in names:
+        leftovers = [n for n in names if not n.endswith(TMP_SUFFIX) and n != LOCK_NAME]
         if leftovers:
             raise ShardError(
                 f"--out {out_dir}: not empty and not a shard directory (no {CONFIG_NAME}); choose a new one"
             )
-        atomic_write_text(path, json.dumps(config, indent=1))
+        out.write_text(CONFIG_NAME, json.dumps(config, indent=1))
         return
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = json.loads(out.read_text(CONFIG_NAME))
     except (OSError, ValueError) as e:
         raise ShardError(f"{path}: unreadable ({e}); remove the directory or choose a new --out") from None
     changed = [
@@ -493,26 +497,29 @@ def run_shard(
     out_dir: str | Path,
     options: ShardOptions,
     caption_files: Sequence[str | Path] = (),
-    distributor: str = "multiprocessing",
+    distributor: str | Distributor = "multiprocessing",
     workers: int = 2,
     progress: Callable[[int], object] | None = None,
     on_plan: Callable[[int], object] | None = None,
 ) -> dict:
     """Shard a fetch directory; returns the summary. Resumes a killed run with the same options.
 
-    ``on_plan(n)`` is told how many shards are left to write, ``progress(1)`` is called per shard written.
+    ``out_dir`` is a local path or an fsspec URL (valor_data.storage); ``distributor`` a name or an instance
+    (e.g. ``SparkDistributor(master=...)``). ``on_plan(n)`` is told how many shards are left to write,
+    ``progress(1)`` is called per shard written.
     """
     t0 = time.monotonic()
     tar_writer_class()  # imported once here, inherited by forked workers
-    src, out = Path(src_dir), Path(out_dir)
+    src, store = Path(src_dir), Store(out_dir)
+    out = Path(out_dir) if store.local else store.location
     manifest = read_manifest(src)
     captions, caption_bad = read_caption_files(caption_files)
     plan = plan_shards(src, out, manifest, options, captions)
     plan.caption_bad_rows = caption_bad
-    out.mkdir(parents=True, exist_ok=True)
-    lock = lock_dir(out)
+    store.makedirs()
+    lock = lock_dir(out) if store.local else None  # no locks on remote stores: tasks are idempotent anyway
     try:
-        check_config(out, run_config(src, options, caption_files, captions, plan))
+        check_config(store, run_config(src, options, caption_files, captions, plan))
         markers, skipped, failures = run_tasks(plan, distributor, workers, progress, on_plan)
         summary = {
             "out": str(out),
@@ -525,15 +532,17 @@ def run_shard(
             "caption_bad_rows": plan.caption_bad_rows,
         }
         if not failures:
-            stats = write_outputs(out, manifest, plan, [markers[t.name] for t in plan.tasks])
+            stats = write_outputs(store, manifest, plan, [markers[t.name] for t in plan.tasks])
             for key in ("samples", "with_captions", "without_captions", "tar_bytes", "duration_s_total"):
                 summary[key] = stats[key]
             summary["status"] = stats["manifest"]["status"]
             summary["manifest_rows"] = stats["manifest"]["rows"]
-            for leftover in out.glob("*" + TMP_SUFFIX):  # partial files of killed runs; all is in place now
-                leftover.unlink(missing_ok=True)
+            for leftover in store.list():  # partial files of killed runs; all is in place now
+                if leftover.endswith(TMP_SUFFIX):
+                    store.remove(leftover)
     finally:
-        os.close(lock)
+        if lock is not None:
+            os.close(lock)
     summary["seconds"] = round(time.monotonic() - t0, 3)
     return summary
 
@@ -570,7 +579,7 @@ def run_config(
 
 def run_tasks(
     plan: Plan,
-    distributor: str,
+    distributor: str | Distributor,
     workers: int,
     progress: Callable[[int], object] | None = None,
     on_plan: Callable[[int], object] | None = None,
@@ -579,8 +588,9 @@ def run_tasks(
 
     Returns the done-markers by shard name, how many were already done, and the failures by shard name.
     """
-    from valor_data.distributor import get_distributor
+    from valor_data.distributor import resolve_distributor
 
+    runner = resolve_distributor(distributor, workers)
     markers: dict[str, dict] = {}
     todo = []
     for task in plan.tasks:
@@ -596,7 +606,7 @@ def run_tasks(
     for _attempt in range(2):
         by_name = {t.name: t for t in todo}
         retry = []
-        for result in get_distributor(distributor, workers).map_unordered(write_shard, todo):
+        for result in runner.map_unordered(write_shard, todo):
             if "error" in result:
                 failures[result["shard"]] = result["error"]
                 retry.append(by_name[result["shard"]])
@@ -611,11 +621,12 @@ def run_tasks(
     return markers, skipped, failures
 
 
-def write_outputs(out: Path, manifest: pa.Table, plan: Plan, markers: list[dict]) -> dict:
+def write_outputs(out: Store | Path, manifest: pa.Table, plan: Plan, markers: list[dict]) -> dict:
     """index.parquet, manifest.parquet (shard column filled) and stats.json, each written atomically.
 
     Built column by column: at VALOR-1M scale a dict per index row would cost gigabytes.
     """
+    out = out if isinstance(out, Store) else Store(out)
     clip_of = {s.key: s.clip_id for t in plan.tasks for s in t.samples}
     shard_of: dict[str, str] = {}
     cols: dict[str, list] = {name: [] for name in INDEX_SCHEMA.names}
@@ -630,7 +641,7 @@ def write_outputs(out: Path, manifest: pa.Table, plan: Plan, markers: list[dict]
                 strict=True,
             ):
                 cols[col].append(value)
-    _write_parquet(pa.table(cols, schema=INDEX_SCHEMA), out / INDEX_NAME)
+    _write_parquet(pa.table(cols, schema=INDEX_SCHEMA), out, INDEX_NAME)
 
     keys = manifest.column("key").to_pylist()
     status = manifest.column("status").to_pylist()
@@ -646,7 +657,7 @@ def write_outputs(out: Path, manifest: pa.Table, plan: Plan, markers: list[dict]
     table = manifest
     for name, column in updates.items():
         table = table.set_column(table.schema.get_field_index(name), name, column)
-    _write_parquet(table, out / MANIFEST_NAME)
+    _write_parquet(table, out, MANIFEST_NAME)
 
     samples = sum(m["samples"] for m in markers)
     duration = sum(m["duration_s"] for m in markers)
@@ -667,11 +678,10 @@ def write_outputs(out: Path, manifest: pa.Table, plan: Plan, markers: list[dict]
             for m in markers
         ],
     }
-    atomic_write_text(out / STATS_NAME, json.dumps(stats, indent=1))
+    out.write_text(STATS_NAME, json.dumps(stats, indent=1))
     return stats
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    tmp = temp_path(path)
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+def _write_parquet(table: pa.Table, out: Store, name: str) -> None:
+    with out.staged(name) as tmp:
+        pq.write_table(table, tmp)

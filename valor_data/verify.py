@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from valor_data.clip import OK
+from valor_data.distributor import Distributor
 from valor_data.shard import (
     CONFIG_NAME,
     INDEX_NAME,
@@ -224,13 +225,13 @@ def _load_parquet(path: Path, problems: list[str], columns: list[str]) -> list[d
 
 def verify_dir(
     shard_dir: str | Path,
-    distributor: str = "multiprocessing",
+    distributor: str | Distributor = "multiprocessing",
     workers: int = 2,
     progress: Callable[[int], object] | None = None,
     on_plan: Callable[[int], object] | None = None,
 ) -> VerifyReport:
     """Run every check on a shard directory; the report lists problems (empty when all is well)."""
-    from valor_data.distributor import get_distributor
+    from valor_data.distributor import resolve_distributor
 
     root = Path(shard_dir)
     report = VerifyReport()
@@ -261,7 +262,7 @@ def verify_dir(
     if on_plan:
         on_plan(len(checks))
     results = {}
-    for res in get_distributor(distributor, workers).map_unordered(check_shard, checks):
+    for res in resolve_distributor(distributor, workers).map_unordered(check_shard, checks):
         results[res["name"]] = res
         if progress:
             progress(1)

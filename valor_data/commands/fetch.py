@@ -10,9 +10,12 @@ import sys
 
 import click
 
+from valor_data.commands.runner import make_distributor, spark_master_option
+from valor_data.distributor import DistributorUnavailable, stop_distributor
 from valor_data.download import DEFAULT_FORMAT, SOURCES, DownloadOptions
 from valor_data.filters import DEFAULT_FILTERS, FILTERS, thresholds_of
 from valor_data.inputs import FORMATS
+from valor_data.storage import is_url
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _THRESHOLD_OPTIONS = {"min_duration": "min_duration", "silence_db": "silence_db",
@@ -122,13 +125,14 @@ def _print_summary(summary, as_json: bool) -> None:
               help="Parallel tasks (more than the cores pays off when downloads dominate).")
 @click.option("--distributor", default="multiprocessing", show_default=True,
               help="How tasks run: multiprocessing, serial or spark.")
+@spark_master_option
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_template, video_dir, fmt, cookies, proxy,
           rate_limit, sleep_requests, retries, retry_wait, socket_timeout, max_filesize, max_duration, ytdlp_opts,
           filter_names, min_duration, silence_db, frozen_threshold, black_luma, fps, max_fps, short_side,
-          sample_rate, channels, crf, preset, task_size, workers, distributor, progress, as_json):
+          sample_rate, channels, crf, preset, task_size, workers, distributor, spark_master, progress, as_json):
     """Download, filter and normalise the clips listed in INPUT... into OUT.
 
     INPUT is an AudioSet segment CSV, a VALOR annotation JSON or a list of clip ids
@@ -138,13 +142,16 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
     """
     from tqdm import tqdm
 
-    from valor_data.distributor import get_distributor
     from valor_data.fetch import FetchBusyError, FetchConfigError, FetchOptions, run_fetch
     from valor_data.inputs import read_inputs
     from valor_data.normalize import NormalizeOptions
 
     if shutil.which("ffmpeg") is None:
         raise click.ClickException("ffmpeg not found on PATH: install it (Debian/Ubuntu: apt-get install ffmpeg)")
+    if is_url(out_dir):
+        raise click.UsageError(f"--out {out_dir}: fetch writes media with ffmpeg, so --out must be a local or "
+                               "mounted directory (on a cluster: one every executor mounts at the same path); "
+                               "`valor-data shard --out` takes fsspec URLs")
     names = _filters(filter_names)
     taken = thresholds_of(names)
     thresholds = {}
@@ -167,9 +174,9 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
             normalize=NormalizeOptions(fps=fps, max_fps=max_fps, short_side=short_side, sample_rate=sample_rate,
                                        channels=channels, crf=crf, preset=preset),
             filters=names, thresholds=tuple(sorted(thresholds.items())))
-        runner = get_distributor(distributor, workers)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    runner = make_distributor(distributor, workers, spark_master)
     try:
         inputs_read = read_inputs(inputs, input_format)
     except (OSError, ValueError) as e:
@@ -192,7 +199,7 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
     try:
         summary = run_fetch(clips, inputs_read.bad_rows, out_dir, options, duplicates=inputs_read.duplicates,
                             task_size=task_size, distributor=runner, on_task=on_task)
-    except (FetchConfigError, FetchBusyError) as e:
+    except (FetchConfigError, FetchBusyError, DistributorUnavailable) as e:
         raise click.ClickException(str(e)) from None
     except Exception as e:  # a task died (disk full, permissions, a bug): say so, keep what is done
         raise click.ClickException(
@@ -200,4 +207,5 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
         ) from e
     finally:
         bar.close()
+        stop_distributor(runner)
     _print_summary(summary, as_json)

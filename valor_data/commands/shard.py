@@ -7,12 +7,14 @@ import sys
 
 import click
 
-from valor_data.distributor import DISTRIBUTORS
+from valor_data.commands.runner import make_distributor, spark_master_option
+from valor_data.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
 
 
 @click.command()
 @click.argument("src_dir", metavar="DIR", type=click.Path(file_okay=False, exists=True))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Shard directory.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Shard directory: a local path or an fsspec URL (s3://, gs://, hdfs://...).")
 @click.option(
     "--captions",
     "caption_files",
@@ -31,6 +33,7 @@ from valor_data.distributor import DISTRIBUTORS
     show_default=True,
     help="What runs the shard tasks.",
 )
+@spark_master_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def shard(
     src_dir: str,
@@ -41,6 +44,7 @@ def shard(
     prefix: str,
     workers: int,
     distributor: str,
+    spark_master: str | None,
     as_json: bool,
 ) -> None:
     """Write the ok clips of the fetch directory DIR as WebDataset shards in --out.
@@ -53,6 +57,7 @@ def shard(
     from tqdm import tqdm
 
     from valor_data.shard import DEFAULT_SHARD_SIZE, ShardError, ShardOptions, run_shard
+    from valor_data.storage import StorageError
 
     if shard_size is not None and shard_bytes is not None:
         raise click.UsageError("give either --shard-size or --shard-bytes, not both")
@@ -60,6 +65,7 @@ def shard(
         shard_size = DEFAULT_SHARD_SIZE
     if workers < 1:
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
+    runner = make_distributor(distributor, workers, spark_master)
     bar = tqdm(total=0, unit="shard", desc="shard", file=sys.stderr, dynamic_ncols=True)
 
     def on_plan(n: int) -> None:
@@ -68,12 +74,15 @@ def shard(
     try:
         options = ShardOptions(prefix=prefix, shard_size=shard_size, shard_bytes=shard_bytes)
         summary = run_shard(
-            src_dir, out_dir, options, caption_files, distributor, workers, progress=bar.update, on_plan=on_plan
+            src_dir, out_dir, options, caption_files, runner, workers, progress=bar.update, on_plan=on_plan,
         )
-    except ShardError as e:
-        bar.close()
+    except (ShardError, StorageError, DistributorUnavailable) as e:
         raise click.ClickException(str(e)) from None
-    bar.close()
+    except (TaskFailed, OSError) as e:
+        raise click.ClickException(f"shard stopped: {e}. Written shards are kept; rerun the same command.") from None
+    finally:
+        bar.close()
+        stop_distributor(runner)
     if as_json:
         click.echo(json.dumps(summary, indent=1))
     else:

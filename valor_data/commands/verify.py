@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
-from valor_data.distributor import DISTRIBUTORS
+from valor_data.commands.runner import make_distributor, spark_master_option
+from valor_data.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
 
 
 @click.command()
-@click.argument("shard_dir", metavar="SHARDDIR", type=click.Path(file_okay=False, exists=True))
+@click.argument("shard_dir", metavar="SHARDDIR", type=click.Path(file_okay=False))
 @click.option("--workers", type=int, default=2, show_default=True, help="Tars checked in parallel.")
 @click.option(
     "--distributor",
@@ -20,8 +22,9 @@ from valor_data.distributor import DISTRIBUTORS
     show_default=True,
     help="What runs the per-tar checks.",
 )
+@spark_master_option
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, problems, summary} as JSON on stdout.")
-def verify(shard_dir: str, workers: int, distributor: str, as_json: bool) -> None:
+def verify(shard_dir: str, workers: int, distributor: str, spark_master: str | None, as_json: bool) -> None:
     """Check SHARDDIR: every tar complete and readable, four members per sample, media sha256 against
     each sample's json, one video frame and one audio track decoded per shard, index.parquet against
     the tars, and manifest.parquet / stats.json against the shards.
@@ -30,13 +33,27 @@ def verify(shard_dir: str, workers: int, distributor: str, as_json: bool) -> Non
     """
     from tqdm import tqdm
 
+    from valor_data.storage import is_url
     from valor_data.verify import verify_dir
 
+    if is_url(shard_dir):
+        raise click.UsageError(f"SHARDDIR {shard_dir}: verify reads a local or mounted directory; mount the "
+                               "bucket (s3fs, gcsfuse...) or copy the shards, then verify that path")
+    if not Path(shard_dir).is_dir():
+        raise click.UsageError(f"SHARDDIR {shard_dir}: no such directory")
     if workers < 1:
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
+    runner = make_distributor(distributor, workers, spark_master)
     bar = tqdm(total=0, unit="shard", desc="verify", file=sys.stderr, dynamic_ncols=True)
-    report = verify_dir(shard_dir, distributor, workers, progress=bar.update, on_plan=lambda n: bar.reset(total=n))
-    bar.close()
+    try:
+        report = verify_dir(shard_dir, runner, workers, progress=bar.update, on_plan=lambda n: bar.reset(total=n))
+    except DistributorUnavailable as e:
+        raise click.ClickException(str(e)) from None
+    except TaskFailed as e:
+        raise click.ClickException(f"verify stopped: {e}") from None
+    finally:
+        bar.close()
+        stop_distributor(runner)
     s = report.summary
     if as_json:
         click.echo(json.dumps({"ok": report.ok, "problems": report.problems, "summary": s}, indent=1))
