@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -110,10 +111,12 @@ def reference_shards(reference_fetch, console_script) -> Path:
 def ftp_server(tmp_path_factory):
     """An FTP server on 127.0.0.1 over a temporary directory: ``.url(path)`` gives the fsspec URL,
     ``.root`` the directory it serves (to check what landed there)."""
-    pytest.importorskip("pyftpdlib")
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import ThreadedFTPServer
+    with warnings.catch_warnings():  # pyftpdlib still imports asyncore/asynchat on Python 3.11
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pytest.importorskip("pyftpdlib")
+        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.handlers import FTPHandler
+        from pyftpdlib.servers import ThreadedFTPServer
 
     logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
     root = tmp_path_factory.mktemp("ftp_root")
