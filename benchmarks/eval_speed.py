@@ -11,7 +11,7 @@ AVR: a 3,491 x 3,491 matrix is ranked unchunked and chunked (same ranks), then a
 (--avr-size) is streamed from an .npz by the CLI in a subprocess whose peak RSS is reported next to the
 matrix size.
 
-    .venv/bin/python benchmarks/eval_speed.py [--kind perturbed|shuffled] [--avr-size 10000] [--skip-avr]
+    .venv/bin/python benchmarks/eval_speed.py [--kind perturbed|shuffled] [--avr-size 10000] [--skip-avr] [--skip-avc]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from valor_bench.avc import score_captions  # noqa: E402
 from valor_bench.avr import matrix_ranks  # noqa: E402
 from valor_bench.formats import SimMatrix  # noqa: E402
 from valor_bench.ground_truth import load_ground_truth  # noqa: E402
+
+TIMES: dict[str, float] = {}  # CPU seconds of the last timed() call of each function
 
 
 def synthetic_captions(gt, kind: str, seed: int = 0) -> dict[str, str]:
@@ -69,20 +72,29 @@ def pycocoevalcap_direct(refs: dict, hyps: dict) -> dict[str, float]:
             "ROUGE-L": rouge, "CIDEr": cider}
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (JVMs, worker, CLI runs) so far."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def timed(fn, *args, **kw):
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     out = fn(*args, **kw)
+    TIMES[fn.__name__] = cpu_seconds() - cpu
     return out, time.perf_counter() - start
 
 
 def child_run(args: list[str]) -> tuple[float, int, str]:
     """Run ``valor-bench ARGS`` in a fresh Python; wall seconds, that process's own peak RSS (MB), stdout.
 
-    The RSS is the CLI process's own (Java children such as METEOR's JVM are not counted).
+    The RSS is the CLI process's own high-water mark after exec (/proc VmHWM; getrusage's ru_maxrss would
+    carry over the forking parent's), Java children such as METEOR's JVM not counted.
     """
     code = ("import resource, sys\nfrom valor_bench.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
-            "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+            "hwm = [ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
+            "print('MAXRSS', hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
             "sys.exit(code)")
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
@@ -102,14 +114,20 @@ def bench_avc(kind: str, tmp: Path) -> dict:
     same = ours.raw == direct
     sub = tmp / "avc.json"
     sub.write_text(json.dumps([{"video_id": v, "caption": hyps[v]} for v in gt.video_ids]))
+    cpu = cpu_seconds()
     t_cli, _, out = child_run(["evaluate", str(sub), "--task", "avc", "--split", "test", "--json", "--no-spice"])
+    cpu_cli = cpu_seconds() - cpu
     cli_metrics = json.loads(out)["metrics"]
-    print(f"AVC, VALOR-32K test, {gt.n_clips:,} clips, submission '{kind}'")
-    print(f"  pycocoevalcap direct (sequential)     {t_direct:6.1f} s")
-    print(f"  valor_bench score_captions            {t_ours:6.1f} s   ratio {t_direct / t_ours:.2f}x")
-    print(f"  valor-bench evaluate (CLI, end to end) {t_cli:5.1f} s   goal <= 20 s: {'met' if t_cli <= 20 else 'MISSED'}")
+    cpu_direct, cpu_ours = TIMES["pycocoevalcap_direct"], TIMES["score_captions"]
+    print(f"AVC, VALOR-32K test, {gt.n_clips:,} clips, submission '{kind}' (wall / CPU incl. Java children)")
+    print(f"  pycocoevalcap direct (sequential)      {t_direct:5.1f} s / {cpu_direct:5.1f} s")
+    print(f"  valor_bench score_captions             {t_ours:5.1f} s / {cpu_ours:5.1f} s   "
+          f"wall ratio {t_direct / t_ours:.2f}x")
+    print(f"  valor-bench evaluate (CLI, end to end) {t_cli:5.1f} s / {cpu_cli:5.1f} s   "
+          f"goal <= 20 s: {'met' if t_cli <= 20 else 'MISSED'}")
     print(f"  identical to pycocoevalcap: {same}; CLI metrics: {cli_metrics}")
     return {"n": gt.n_clips, "kind": kind, "direct_s": t_direct, "score_captions_s": t_ours, "cli_s": t_cli,
+            "direct_cpu_s": cpu_direct, "score_captions_cpu_s": cpu_ours, "cli_cpu_s": cpu_cli,
             "identical": same, "metrics": cli_metrics}
 
 
@@ -152,11 +170,12 @@ def main() -> None:
     ap.add_argument("--kind", choices=("perturbed", "shuffled"), default="perturbed")
     ap.add_argument("--avr-size", type=int, default=10000, help="N of the streamed N x N matrix (0: skip)")
     ap.add_argument("--skip-avr", action="store_true")
+    ap.add_argument("--skip-avc", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (timings are noisy when > cores)")
     with tempfile.TemporaryDirectory() as tmp:
-        figures = {"avc": bench_avc(args.kind, Path(tmp))}
+        figures = {} if args.skip_avc else {"avc": bench_avc(args.kind, Path(tmp))}
         if not args.skip_avr:
             figures["avr"] = bench_avr(args.avr_size, Path(tmp))
     if args.json:
