@@ -23,7 +23,7 @@ system-deps:
 	    echo "[setup] ffmpeg/ffprobe not found: install them (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)"; exit 1; \
 	  fi; \
 	fi
-	@command -v java >/dev/null || echo "[setup] warning: java not found: METEOR and Spark need Java 17 (Debian: apt-get install openjdk-17-jre-headless)"
+	@command -v java >/dev/null || { [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; } || echo "[setup] warning: java not found: METEOR and --distributor spark need Java 17 (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17; or set JAVA_HOME); everything else works without it"
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
