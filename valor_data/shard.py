@@ -152,6 +152,36 @@ def read_manifest(src_dir: str | Path) -> pa.Table:
     return table.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
 
 
+def select_ids(manifest: pa.Table, id_files: Sequence[str | Path]) -> tuple[pa.Table, int]:
+    """Keep the manifest rows of the clips listed in ``id_files`` (clip ids or sample keys, one per line,
+    e.g. the ``{split}_ids.txt`` of `valor-data split`), so one fetch can be sharded split by split.
+
+    Returns the selected rows (still one per listed clip that was fetched) and how many listed clips the
+    manifest lacks. No files: the manifest unchanged.
+    """
+    from valor_data.clip import ClipRef, InvalidClip
+
+    if not id_files:
+        return manifest, 0
+    wanted: set[str] = set()
+    for path in id_files:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ShardError(f"--ids {path}: cannot read it: {e}") from None
+        for number, text in enumerate(lines, 1):
+            text = text.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                clip = ClipRef.from_key(text) if "." not in text else ClipRef.from_clip_id(text)
+            except InvalidClip as e:
+                raise ShardError(f"--ids {path}:{number}: {e}") from None
+            wanted.add(clip.key)
+    selected = manifest.filter(pc.is_in(manifest.column("key"), value_set=pa.array(sorted(wanted), pa.string())))
+    return selected, len(wanted) - selected.num_rows
+
+
 def read_caption_files(paths: Sequence[str | Path]) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     """Captions from VALOR JSON files: key -> captions (files in order, duplicates dropped), bad rows."""
     from valor_data.inputs import BadRow, read_clips
@@ -501,8 +531,10 @@ def run_shard(
     workers: int = 2,
     progress: Callable[[int], object] | None = None,
     on_plan: Callable[[int], object] | None = None,
+    id_files: Sequence[str | Path] = (),
 ) -> dict:
-    """Shard a fetch directory; returns the summary. Resumes a killed run with the same options.
+    """Shard a fetch directory (only the clips listed in ``id_files`` when given); returns the summary.
+    Resumes a killed run with the same options.
 
     ``out_dir`` is a local path or an fsspec URL (valor_data.storage); ``distributor`` a name or an instance
     (e.g. ``SparkDistributor(master=...)``). ``on_plan(n)`` is told how many shards are left to write,
@@ -512,7 +544,7 @@ def run_shard(
     tar_writer_class()  # imported once here, inherited by forked workers
     src, store = Path(src_dir), Store(out_dir)
     out = Path(out_dir) if store.local else store.location
-    manifest = read_manifest(src)
+    manifest, ids_unmatched = select_ids(read_manifest(src), id_files)
     captions, caption_bad = read_caption_files(caption_files)
     plan = plan_shards(src, out, manifest, options, captions)
     plan.caption_bad_rows = caption_bad
@@ -530,6 +562,7 @@ def run_shard(
             "missing_media": [f"{k}: {msg}" for k, msg in sorted(plan.missing_media.items())],
             "captions_unmatched": plan.captions_unmatched,
             "caption_bad_rows": plan.caption_bad_rows,
+            "ids_unmatched": ids_unmatched,
         }
         if not failures:
             stats = write_outputs(store, manifest, plan, [markers[t.name] for t in plan.tasks])

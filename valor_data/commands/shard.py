@@ -22,6 +22,14 @@ from valor_data.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFai
     type=click.Path(dir_okay=False, exists=True),
     help="VALOR annotation JSON ([{video_id, desc}]); its captions replace the manifest's. Repeatable.",
 )
+@click.option(
+    "--ids",
+    "id_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Only the clips listed in this file (clip ids or keys, one per line, e.g. a split's "
+    "train_ids.txt). Repeatable.",
+)
 @click.option("--shard-size", type=int, default=None, help="Samples per shard (default 1000).")
 @click.option("--shard-bytes", type=int, default=None, help="Or: target tar size in bytes.")
 @click.option("--prefix", default="valor", show_default=True, help="Shards are named {prefix}-000000.tar.")
@@ -39,6 +47,7 @@ def shard(
     src_dir: str,
     out_dir: str,
     caption_files: tuple[str, ...],
+    id_files: tuple[str, ...],
     shard_size: int | None,
     shard_bytes: int | None,
     prefix: str,
@@ -75,6 +84,7 @@ def shard(
         options = ShardOptions(prefix=prefix, shard_size=shard_size, shard_bytes=shard_bytes)
         summary = run_shard(
             src_dir, out_dir, options, caption_files, runner, workers, progress=bar.update, on_plan=on_plan,
+            id_files=id_files,
         )
     except (ShardError, StorageError, DistributorUnavailable) as e:
         raise click.ClickException(str(e)) from None
@@ -97,6 +107,8 @@ def _print_summary(s: dict) -> None:
         echo(f"warning: --captions row skipped: {line}", err=True)
     if len(s["caption_bad_rows"]) > 10:
         echo(f"warning: ... and {len(s['caption_bad_rows']) - 10} more bad --captions rows", err=True)
+    if s.get("ids_unmatched"):
+        echo(f"warning: {s['ids_unmatched']} clips listed in --ids are not in the fetch manifest", err=True)
     for line in s["missing_media"]:
         echo(f"warning: not sharded: {line}", err=True)
     if s["shards_failed"]:
