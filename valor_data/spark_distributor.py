@@ -139,19 +139,18 @@ class SparkDistributor:
         active = _active_session()
         if active is not None:
             return active, False
-        under_submit = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM: keep its settings
-        # Executors must run the same interpreter (and so the same installed valor) as the driver.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName("valor-data").config("spark.ui.showConsoleProgress", "false")
-        master = self.master or (None if under_submit else f"local[{self.workers},{self.max_failures}]")
-        if master:
-            builder = builder.master(master)
-        if not under_submit:
-            builder = builder.config("spark.task.maxFailures", str(self.max_failures))
-            if master.startswith("local"):
-                builder = builder.config("spark.ui.enabled", "false")
-        if under_submit:
-            return builder.getOrCreate(), False
+        if "PYSPARK_GATEWAY_PORT" in os.environ:  # spark-submit started the JVM: its master and settings hold
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
+                return (builder.master(self.master) if self.master else builder).getOrCreate(), False
+        master = self.master or f"local[{self.workers},{self.max_failures}]"
+        builder = builder.master(master).config("spark.task.maxFailures", str(self.max_failures))
+        if master.startswith("local"):
+            # Local workers run this very interpreter (and so this installed valor); on a cluster the
+            # executors' Python is the cluster's to configure (spark.pyspark.python / PYSPARK_PYTHON).
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            builder = builder.config("spark.ui.enabled", "false")
         if self.log_path is None:
             fd, name = tempfile.mkstemp(prefix="valor-spark-", suffix=".log")
             os.close(fd)
@@ -202,6 +201,9 @@ def describe_failure(error: BaseException) -> str:
             python_error = line  # the last one is the innermost
     crashed = "Python worker exited unexpectedly" in text or "crashed" in text
     what = python_error or ("the Python worker died (killed or crashed)" if crashed else text.splitlines()[0][:300])
+    if python_error and "No module named 'valor_data'" in python_error:
+        what += (" (the executors' Python lacks valor: point spark.pyspark.python / PYSPARK_PYTHON at an "
+                 "environment where valor[data,spark] is installed)")
     return f"{what} ({attempts.group(1)} attempts)" if attempts else what
 
 
@@ -235,12 +237,17 @@ def _output_to(path: Path) -> Iterator[None]:
 
 
 def _last_line(path: Path | None) -> str:
-    """The last informative line of the Spark log (e.g. ``JAVA_HOME is not set``), for error messages."""
+    """The most telling line of the Spark log for an error message: the exception that ended the JVM, else
+    the first root cause (e.g. ``Failed to connect to host:7077``), else the first ERROR, else the last line
+    (e.g. ``JAVA_HOME is not set``)."""
     try:
         lines = [ln.strip() for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
     except (OSError, TypeError):
         return ""
-    for line in reversed(lines):
-        if not line.startswith(("at ", "...")):
-            return line[:300]
-    return ""
+    lines = [ln for ln in lines if not ln.startswith(("at ", "..."))]
+    for pick in (lambda ln: ln.startswith("Exception in thread"), lambda ln: ln.startswith("Caused by:"),
+                 lambda ln: " ERROR " in ln):
+        found = next((ln for ln in lines if pick(ln)), None)
+        if found:
+            return found.removeprefix("Caused by: ")[:300]
+    return lines[-1][:300] if lines else ""

@@ -101,3 +101,16 @@ def test_describe_failure_keeps_the_python_error():
     raised = RuntimeError("An exception was thrown from the Python worker:\nTraceback (most recent call last):\n"
                           '  File "x.py", line 3, in f\nOSError: [Errno 28] No space left on device')
     assert describe_failure(raised) == "OSError: [Errno 28] No space left on device"
+
+
+def test_start_failure_names_the_root_cause(tmp_path):
+    from valor_data.spark_distributor import _last_line
+
+    log = tmp_path / "spark.log"
+    log.write_text("WARNING: Using incubator modules\n26/11/21 WARN Utils: hostname resolves to loopback\n"
+                   "org.apache.spark.SparkException: Exception thrown in awaitResult:\n\tat org.apache.Foo(Foo.scala:1)\n"
+                   "Caused by: java.io.IOException: Failed to connect to /10.0.0.9:7077\n\tat io.netty.X(X.java:2)\n"
+                   "Caused by: java.net.ConnectException: Connection refused\n26/11/21 WARN Drop UnregisterApplication\n")
+    assert _last_line(log) == "java.io.IOException: Failed to connect to /10.0.0.9:7077"
+    log.write_text("JAVA_HOME is not set\n")
+    assert _last_line(log) == "JAVA_HOME is not set"
