@@ -38,7 +38,7 @@ class DemoError(RuntimeError):
 class DemoOptions:
     out: Path
     clips: int = 120  # good synthetic clips (plus 9 that must fail)
-    train_steps: int = 60
+    train_steps: int = 40
     batch_size: int = 16
     workers: int = 2
     seed: int = 0

@@ -12,7 +12,7 @@ import click
               show_default=True, help="Folder for every output of the demo.")
 @click.option("--clips", type=click.IntRange(20, 5000), default=120, show_default=True,
               help="Synthetic audiovisual clips (9 edge cases that must fail are added).")
-@click.option("--train-steps", type=click.IntRange(1), default=60, show_default=True,
+@click.option("--train-steps", type=click.IntRange(1), default=40, show_default=True,
               help="Optimiser steps of the tiny model.")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
