@@ -459,19 +459,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def read_done_marker(task: ShardTask) -> dict | None:
     """The task's marker if the shard is complete: marker of this very plan, and the tar at its size."""
     store = Store(task.out_dir)
