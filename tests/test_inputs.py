@@ -35,8 +35,9 @@ def test_valor_json_and_id_list(tmp_path):
     got = read_inputs([j, ids])
     assert [c.clip_id for c in got.clips] == ["CEfOX4fYlsY_20.000_30.000", "-2Abohj8VYx_1.000_2.000"]
     assert got.clips[1].captions == ("one", "two")
-    assert [(b.source.endswith(n), b.line) for b, n in zip(got.bad_rows, ["desc.json", "ids.txt"])] == [
-        (True, 2), (True, 4)]
+    assert len(got.bad_rows) == 2
+    pairs = zip(got.bad_rows, ["desc.json", "ids.txt"], strict=True)
+    assert [(b.source.endswith(n), b.line) for b, n in pairs] == [(True, 2), (True, 4)]
 
 
 def test_ontology_names_and_roots():
