@@ -1,8 +1,9 @@
 """The synthetic audiovisual task: clips whose caption names a visual factor AND an audio factor.
 
 It is the sanity check that a model really uses both modalities (the VALOR paper's Fig. 6 in miniature).
-Each clip shows a coloured shape moving over a plain background (colour x shape x motion = 48 visual
-combinations) while a tone sounds (pitch x rhythm = 15 audio combinations); the caption names both, e.g.
+Each clip shows a coloured shape moving over a plain background, a fading trail behind it so that a
+single frame shows the direction (colour x shape x motion = 48 visual combinations), while a tone sounds
+(pitch x rhythm = 15 audio combinations); the caption names both, e.g.
 "a red square moves left while a low tone beeps fast". The test set holds clips with *distinct*
 (visual, audio) combinations, so a text query has exactly one right clip: from the video alone a model
 can only tell apart clips with different visual factors: among the test clips sharing a visual
@@ -13,8 +14,8 @@ reach 100 %.
 Nuisance factors (background grey level, shape size, start position, speed, tone detune, beep phase,
 noise level) vary per clip, so the factors must be recognised, not memorised. Clips are drawn with
 ffmpeg ``lavfi`` sources (``color`` + ``geq`` alpha mask + ``overlay`` with time expressions for the
-video, ``aevalsrc`` plus ``anoisesrc`` for the audio) and written as *source videos* (H.264 + AAC in
-one mp4) for ``valor-data fetch --source local``; the captions go to VALOR-format JSON files.
+video, one more ``overlay`` per trail copy, ``aevalsrc`` plus ``anoisesrc`` for the audio) and written as
+*source videos* (H.264 + AAC in one mp4) for ``valor-data fetch --source local``; the captions go to VALOR-format JSON files.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def caption_for(colour: str, shape: str, motion: str, pitch: str, rhythm: str) -
 def _spec(ytid: str, visual: tuple[str, str, str], audio: tuple[str, str], rng: random.Random) -> AVClipSpec:
     return AVClipSpec(
         ytid=ytid, colour=visual[0], shape=visual[1], motion=visual[2], pitch=audio[0], rhythm=audio[1],
-        background=rng.randint(24, 48), size=rng.uniform(0.22, 0.32), start=rng.uniform(0.0, 0.2),
-        cross=rng.uniform(0.1, 0.9), speed=rng.uniform(0.75, 0.95), detune=rng.uniform(0.96, 1.04),
+        background=rng.randint(24, 48), size=rng.uniform(0.30, 0.40), start=rng.uniform(0.25, 0.3),
+        cross=rng.uniform(0.1, 0.9), speed=rng.uniform(0.55, 0.7), detune=rng.uniform(0.96, 1.04),
         phase=rng.random(), noise=rng.uniform(0.01, 0.04),
     )
 
@@ -107,27 +108,44 @@ def plan(n_train: int = 2000, n_test: int = 200, seed: int = 0) -> tuple[list[AV
     return train, test
 
 
+# The motion trail: fading copies of the shape behind it, (offset in shape sizes, opacity), so each frame
+# on its own shows the direction (frames are encoded one by one, as in VALOR's vision encoder).
+TRAIL = ((0.5, 0.55), (1.0, 0.3), (1.5, 0.12))
+
+
 def _video_filter(spec: AVClipSpec, side: int, fps: int, duration: float) -> str:
     size = max(4, round(spec.size * side))
     free = side - size
     a0 = spec.start * free  # along the motion axis, from the side the shape leaves
     travel = spec.speed * free
     cross = spec.cross * free
-    along = {
-        "right": (f"{a0:.2f}+{travel:.2f}*t/{duration}", f"{cross:.2f}"),
-        "left": (f"{free - a0:.2f}-{travel:.2f}*t/{duration}", f"{cross:.2f}"),
-        "down": (f"{cross:.2f}", f"{a0:.2f}+{travel:.2f}*t/{duration}"),
-        "up": (f"{cross:.2f}", f"{free - a0:.2f}-{travel:.2f}*t/{duration}"),
-    }[spec.motion]
+
+    def at(behind: float) -> tuple[str, str]:
+        """overlay x/y expressions of a copy ``behind`` pixels behind the shape along its motion"""
+        fwd = f"{a0:.2f}+{travel:.2f}*t/{duration}-{behind:.2f}"
+        back = f"{free - a0:.2f}-{travel:.2f}*t/{duration}+{behind:.2f}"
+        return {"right": (fwd, f"{cross:.2f}"), "left": (back, f"{cross:.2f}"),
+                "down": (f"{cross:.2f}", fwd), "up": (f"{cross:.2f}", back)}[spec.motion]
+
     r = size / 2
     alpha = "255" if spec.shape == "square" else f"255*lte(hypot(X-{r - 0.5:.2f}\\,Y-{r - 0.5:.2f})\\,{r:.2f})"
     bg = f"0x{spec.background:02X}{spec.background:02X}{spec.background:02X}"
-    return (
-        f"color=c={bg}:s={side}x{side}:r={fps}:d={duration}[bg];"
+    n = len(TRAIL)
+    graph = [
+        f"color=c={bg}:s={side}x{side}:r={fps}:d={duration}[l{n}]",
         f"color=c={COLOURS[spec.colour]}:s={size}x{size}:r={fps}:d={duration},format=rgba,"
-        f"geq=r='r(X\\,Y)':g='g(X\\,Y)':b='b(X\\,Y)':a='{alpha}'[fg];"
-        f"[bg][fg]overlay=x='{along[0]}':y='{along[1]}':shortest=1,format=yuv420p[v]"
-    )
+        f"geq=r='r(X\\,Y)':g='g(X\\,Y)':b='b(X\\,Y)':a='{alpha}',split={n + 1}"
+        + "".join(f"[s{i}]" for i in range(n + 1)),
+    ]
+    # ghosts first (oldest at the bottom), then the shape itself on top
+    for i in range(n, 0, -1):
+        behind, opacity = TRAIL[i - 1]
+        x, y = at(behind * size)
+        graph.append(f"[s{i}]colorchannelmixer=aa={opacity}[g{i}]")
+        graph.append(f"[l{i}][g{i}]overlay=x='{x}':y='{y}':shortest=1[l{i - 1}]")
+    x, y = at(0.0)
+    graph.append(f"[l0][s0]overlay=x='{x}':y='{y}':shortest=1,format=yuv420p[v]")
+    return ";".join(graph)
 
 
 def _audio_filter(spec: AVClipSpec, rate: int, duration: float) -> str:

@@ -51,3 +51,33 @@ def test_render_shard_layout_video_only_plus_flac(tmp_path):
     assert [s["codec_type"] for s in _streams(tmp_path / "v.mp4")] == ["video"]
     audio = _streams(tmp_path / "a.flac")
     assert audio[0]["codec_type"] == "audio" and audio[0]["sample_rate"] == "16000"
+
+
+def _frame_at(path, side: int, second: float):
+    import numpy as np
+
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", str(second), "-i", str(path), "-frames:v", "1",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(side, side, 3).astype(int)
+
+
+def test_each_frame_shows_the_motion_direction_by_a_fading_trail(tmp_path):
+    """Frames are encoded one by one, so the direction must be visible in a single frame: the trail
+    (dimmer copies of the shape) lies on the side the shape comes from, never ahead of it."""
+    from dataclasses import replace
+
+    _, test = plan(0, 1, seed=0)
+    side = 96
+    for motion in ("right", "left", "down", "up"):
+        spec = replace(test[0], colour="red", shape="square", motion=motion, background=32, cross=0.5)
+        path = render_clip(spec, tmp_path / f"{motion}.mp4", side=side, fps=10, duration=2.0)
+        red = _frame_at(path, side, 1.0)[..., 0]
+        profile = red.max(axis=0) if motion in ("right", "left") else red.max(axis=1)  # along the motion
+        if motion in ("left", "up"):
+            profile = profile[::-1]  # now the shape moves towards higher indices
+        solid = [i for i, v in enumerate(profile) if v > 180]
+        assert solid, f"{motion}: no solid shape in the frame"
+        # 3 px of soft edge around the shape: chroma subsampling of yuv420p
+        behind, ahead = profile[: max(0, solid[0] - 3)], profile[solid[-1] + 4 :]
+        assert (behind[-8:] > 60).all() and (behind[-8:] < 180).all(), f"{motion}: no trail behind: {behind}"
+        assert (ahead < 60).all(), f"{motion}: something ahead of the shape: {ahead}"
