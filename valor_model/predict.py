@@ -181,7 +181,7 @@ class Predictor:
         bs = self.opts.batch_size
         for start in tqdm(range(0, len(texts), bs), desc="similarity", unit="batch",
                           disable=not self.opts.progress, dynamic_ncols=True):
-            tok = self.tokenizer(texts[start : start + bs], padding="max_length", truncation=True,
+            tok = self.tokenizer(texts[start : start + bs], padding="longest", truncation=True,
                                  max_length=self.cfg.max_text_len, return_tensors="pt").to(self.device)
             with self.autocast:
                 text = self.model.encode_text(tok["input_ids"], tok["attention_mask"])
