@@ -33,6 +33,7 @@ from valor_data.synthetic_av import generate, modality_ceilings, plan
 VALOR_DATA = [sys.executable, "-m", "valor_data.cli"]
 VALOR_MODEL = [sys.executable, "-m", "valor_model.cli"]
 VALOR_BENCH = [sys.executable, "-m", "valor_bench.cli"]
+TRAIN_BUDGET_S = 900  # the budget for training tiny on a 2-core CPU
 
 
 def run(cmd: list[str], log: Path, env: dict | None = None) -> float:
@@ -77,12 +78,14 @@ def train(work: Path, args: argparse.Namespace, log: Path) -> float:
         return 0.0
     cmd = [*VALOR_MODEL, "train", "--config", "tiny", "--train-shards", str(work / "shards" / "train"),
            "--out", str(run_dir), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-           "--lr", str(args.lr), "--num-workers", str(args.num_workers), "--seed", str(args.seed),
+           "--lr", str(args.lr), "--warmup-steps", str(args.warmup_steps), "--num-workers", str(args.num_workers),
+           "--seed", str(args.seed),
            "--log-every", "20", "--checkpoint-every", "1000", "--no-progress", "--device", "cpu"]
     for item in args.override:
         cmd += ["--override", item]
     if args.text_weights:
         cmd += ["--text-weights", args.text_weights]
+    cmd += args.train_opt
     return run(cmd, log, env={"OMP_NUM_THREADS": str(args.threads)})
 
 
@@ -114,12 +117,16 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2, help="render / fetch / shard workers")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=22)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup-steps", type=int, default=200,
+                        help="a long warm-up: the vision tower learns shape and motion while the lr is high")
     parser.add_argument("--num-workers", type=int, default=1, help="DataLoader workers of the training")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the training process")
     parser.add_argument("--override", action="append", default=[], help="model config override KEY=VALUE")
+    parser.add_argument("--train-opt", action="append", default=[],
+                        help="extra `valor-model train` option, e.g. --train-opt=--grad-clip=5 (repeatable)")
     parser.add_argument("--text-weights", default=None, help="e.g. minilm (offline MiniLM text encoder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="retrain and predict again (data kept)")
@@ -150,8 +157,9 @@ def main() -> None:
     print(f"synthetic AV task: {args.train_clips} train / {args.test_clips} test clips "
           f"({args.duration:g} s, {args.side} px, {args.fps} fps); stage times (s): "
           + ", ".join(f"{k} {v:.0f}" for k, v in times.items() if v))
-    print(f"training: {end['step']} steps, {end['seconds']:.0f} s, {report['train_samples_per_s']} samples/s "
-          f"(incl. data loading), skipped {sum(v for k, v in end['samples'].items() if k != 'ok')}")
+    print(f"training: {end['step']} steps, {end['seconds']:.0f} s (budget {TRAIN_BUDGET_S} s on 2 CPU cores), "
+          f"{report['train_samples_per_s']} samples/s (incl. data loading), "
+          f"skipped {sum(v for k, v in end['samples'].items() if k != 'ok')}")
     print(f"{'modality':<9}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'perfect R@1':>13}{'CIDEr':>8}{'BLEU-4':>8}")
     for m in ("av", "v", "a"):
         t2v, cap = results[m]["avr"]["t2v"], results[m]["avc"]
