@@ -15,7 +15,8 @@ Nuisance factors (background grey level, shape size, start position, speed, tone
 noise level) vary per clip, so the factors must be recognised, not memorised. Clips are drawn with
 ffmpeg ``lavfi`` sources (``color`` + ``geq`` alpha mask + ``overlay`` with time expressions for the
 video, one more ``overlay`` per trail copy, ``aevalsrc`` plus ``anoisesrc`` for the audio) and written as
-*source videos* (H.264 + AAC in one mp4) for ``valor-data fetch --source local``; the captions go to VALOR-format JSON files.
+*source videos* (H.264 + AAC in one mp4) for ``valor-data fetch --source local``; the captions go to
+VALOR-format JSON files.
 """
 
 from __future__ import annotations
