@@ -249,6 +249,14 @@ def normalize_frames(frames: np.ndarray) -> torch.Tensor:
     return x.sub_(mean).div_(std)
 
 
+def tokenize_captions(tokenizer, captions: Sequence[str], max_len: int) -> dict[str, torch.Tensor]:
+    """``input_ids`` / ``attention_mask`` padded to the longest caption (truncated at ``max_len``), not to
+    ``max_len``: the text encoder and every decoder pass scale with the padded length (tiny: 14 % faster
+    steps with 16-token captions than padded to 40)."""
+    tok = tokenizer(list(captions), padding="longest", truncation=True, max_length=max_len, return_tensors="pt")
+    return {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"]}
+
+
 def read_captions(sample: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The .json metadata and the list of non-empty captions (from .json, else .txt)."""
     meta: dict[str, Any] = {}
@@ -437,12 +445,7 @@ class ValorStream(IterableDataset):
             "all_captions": [s["captions"] for s in samples],
         }
         if self.cfg.need_caption:
-            # padded to the batch's longest caption, not to max_text_len: the text encoder and the decoder
-            # passes scale with the padded length (tiny: 14 % faster steps with 16-token captions)
-            tok = self.tokenizer(batch["captions"], padding="longest", truncation=True,
-                                 max_length=self.cfg.max_text_len, return_tensors="pt")
-            batch["input_ids"] = tok["input_ids"]
-            batch["attention_mask"] = tok["attention_mask"]
+            batch.update(tokenize_captions(self.tokenizer, batch["captions"], self.cfg.max_text_len))
         if self.cfg.need_video:
             batch["frames"] = torch.stack([s["frames"] for s in samples])
         if self.cfg.need_audio:

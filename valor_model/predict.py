@@ -27,7 +27,14 @@ import torch
 from tqdm import tqdm
 from webdataset import tariterators
 
-from valor_model.data import BadSample, ValorLoader, expand_shards, read_captions, stream_config_for
+from valor_model.data import (
+    BadSample,
+    ValorLoader,
+    expand_shards,
+    read_captions,
+    stream_config_for,
+    tokenize_captions,
+)
 from valor_model.distributed import resolve_device
 
 log = logging.getLogger(__name__)
@@ -181,8 +188,8 @@ class Predictor:
         bs = self.opts.batch_size
         for start in tqdm(range(0, len(texts), bs), desc="similarity", unit="batch",
                           disable=not self.opts.progress, dynamic_ncols=True):
-            tok = self.tokenizer(texts[start : start + bs], padding="longest", truncation=True,
-                                 max_length=self.cfg.max_text_len, return_tensors="pt").to(self.device)
+            tok = {k: v.to(self.device) for k, v in
+                   tokenize_captions(self.tokenizer, texts[start : start + bs], self.cfg.max_text_len).items()}
             with self.autocast:
                 text = self.model.encode_text(tok["input_ids"], tok["attention_mask"])
                 sim[start : start + bs] = self.model.similarity(text, media).float().cpu().numpy()
