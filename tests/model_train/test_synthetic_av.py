@@ -81,3 +81,25 @@ def test_each_frame_shows_the_motion_direction_by_a_fading_trail(tmp_path):
         behind, ahead = profile[: max(0, solid[0] - 3)], profile[solid[-1] + 4 :]
         assert (behind[-8:] > 60).all() and (behind[-8:] < 180).all(), f"{motion}: no trail behind: {behind}"
         assert (ahead < 60).all(), f"{motion}: something ahead of the shape: {ahead}"
+
+
+def test_the_cross_differs_from_the_square_in_its_corners(tmp_path):
+    """The two shapes must differ in whole patches of the 64-px frames the tiny ViT sees, not in a few
+    edge pixels: the cross leaves the corners of its box empty, the square fills them."""
+    from dataclasses import replace
+
+    _, test = plan(0, 1, seed=0)
+    side = 96
+    corners = {}
+    for shape in ("square", "cross"):
+        spec = replace(test[0], colour="red", shape=shape, motion="right", background=32, cross=0.5)
+        red = _frame_at(render_clip(spec, tmp_path / f"{shape}.mp4", side=side, fps=10, duration=2.0),
+                        side, 1.0)[..., 0]
+        rows, cols = (red > 180).nonzero()
+        top, bottom, right = rows.min(), rows.max(), cols.max()
+        quarter = (bottom - top) // 4
+        # the corners on the leading side (the trail lies behind, on the left)
+        corners[shape] = [red[top : top + quarter, right - quarter : right].mean(),
+                          red[bottom - quarter : bottom, right - quarter : right].mean()]
+    assert min(corners["square"]) > 180, corners
+    assert max(corners["cross"]) < 60, corners
