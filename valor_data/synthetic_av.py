@@ -122,8 +122,10 @@ def _alpha_mask(shape: str, size: int) -> str:
     loses the race against the audio for the caption's shape word (README, model section)."""
     if shape == "square":
         return "255"
-    c, arm = (size - 1) / 2, size / 6
-    return f"255*gt(lt(abs(X-{c:.2f})\\,{arm:.2f})+lt(abs(Y-{c:.2f})\\,{arm:.2f})\\,0)"
+    if shape == "cross":
+        c, half = (size - 1) / 2, size / 6  # centre, half the arm width
+        return f"255*gt(lt(abs(X-{c:.2f})\\,{half:.2f})+lt(abs(Y-{c:.2f})\\,{half:.2f})\\,0)"
+    raise ValueError(f"unknown shape {shape!r}: expected one of {SHAPES}")
 
 
 def _video_filter(spec: AVClipSpec, side: int, fps: int, duration: float) -> str:
