@@ -61,17 +61,22 @@ def _frame_at(path, side: int, second: float):
     return np.frombuffer(raw, dtype=np.uint8).reshape(side, side, 3).astype(int)
 
 
-def test_each_frame_shows_the_motion_direction_by_a_fading_trail(tmp_path):
-    """Frames are encoded one by one, so the direction must be visible in a single frame: the trail
-    (dimmer copies of the shape) lies on the side the shape comes from, never ahead of it."""
+def _red_channel_at_1s(tmp_path, shape: str, motion: str, side: int = 96):
+    """Render a red ``shape`` moving ``motion`` across the middle of a dark grey frame; the red channel of
+    its frame at 1 s."""
     from dataclasses import replace
 
     _, test = plan(0, 1, seed=0)
-    side = 96
+    spec = replace(test[0], colour="red", shape=shape, motion=motion, background=32, cross=0.5)
+    path = render_clip(spec, tmp_path / f"{shape}-{motion}.mp4", side=side, fps=10, duration=2.0)
+    return _frame_at(path, side, 1.0)[..., 0]
+
+
+def test_each_frame_shows_the_motion_direction_by_a_fading_trail(tmp_path):
+    """Frames are encoded one by one, so the direction must be visible in a single frame: the trail
+    (dimmer copies of the shape) lies on the side the shape comes from, never ahead of it."""
     for motion in ("right", "left", "down", "up"):
-        spec = replace(test[0], colour="red", shape="square", motion=motion, background=32, cross=0.5)
-        path = render_clip(spec, tmp_path / f"{motion}.mp4", side=side, fps=10, duration=2.0)
-        red = _frame_at(path, side, 1.0)[..., 0]
+        red = _red_channel_at_1s(tmp_path, "square", motion)
         profile = red.max(axis=0) if motion in ("right", "left") else red.max(axis=1)  # along the motion
         if motion in ("left", "up"):
             profile = profile[::-1]  # now the shape moves towards higher indices
@@ -86,15 +91,9 @@ def test_each_frame_shows_the_motion_direction_by_a_fading_trail(tmp_path):
 def test_the_cross_differs_from_the_square_in_its_corners(tmp_path):
     """The two shapes must differ in whole patches of the 64-px frames the tiny ViT sees, not in a few
     edge pixels: the cross leaves the corners of its box empty, the square fills them."""
-    from dataclasses import replace
-
-    _, test = plan(0, 1, seed=0)
-    side = 96
     corners = {}
     for shape in ("square", "cross"):
-        spec = replace(test[0], colour="red", shape=shape, motion="right", background=32, cross=0.5)
-        red = _frame_at(render_clip(spec, tmp_path / f"{shape}.mp4", side=side, fps=10, duration=2.0),
-                        side, 1.0)[..., 0]
+        red = _red_channel_at_1s(tmp_path, shape, "right")
         rows, cols = (red > 180).nonzero()
         top, bottom, right = rows.min(), rows.max(), cols.max()
         quarter = (bottom - top) // 4
