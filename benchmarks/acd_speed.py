@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from valor_data.acd import PRESETS, matcher_for
-from valor_data.captions import read_captions
-from valor_data.textnorm import normalize
+from valor_data.captions.acd import PRESETS, matcher_for
+from valor_data.captions.readers import read_captions
+from valor_data.captions.textnorm import normalize
 
 SOURCES = (
     ("valor32k/desc_train.json", {}),

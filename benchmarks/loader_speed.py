@@ -34,7 +34,7 @@ import av
 import numpy as np
 import torch
 
-from valor_data.synthetic import make_clip
+from valor_data.synthetic.media import make_clip
 
 VALOR_DATA = [sys.executable, "-m", "valor_data.cli"]
 

@@ -26,8 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from valor_data.mirror import Mirror
-from valor_data.synthetic import make_clip
+from valor_data.synthetic.media import make_clip
+from valor_data.synthetic.mirror import Mirror
 
 SEGMENT = (10.0, 20.0)
 VALOR_DATA = [sys.executable, "-m", "valor_data.cli"]

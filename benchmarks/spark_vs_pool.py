@@ -24,13 +24,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from valor_data.mirror import Mirror
-from valor_data.synthetic import make_clip
+from valor_data.synthetic.media import make_clip
+from valor_data.synthetic.mirror import Mirror
 
 SEGMENT = (2.0, 8.0)
 VALOR_DATA = [sys.executable, "-m", "valor_data.cli"]
 SESSION_START = (
-    "import time; from valor_data.spark_distributor import SparkDistributor as S; t = time.perf_counter(); "
+    "import time; from valor_data.engines.spark import SparkDistributor as S; t = time.perf_counter(); "
     "d = S(workers={w}); d.spark.sparkContext.parallelize([0], 1).count(); print(time.perf_counter() - t); d.stop()"
 )
 

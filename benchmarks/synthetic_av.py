@@ -2,7 +2,7 @@
 
 Every stage is the command a user types, run in a subprocess:
 
-1. ``valor_data.synthetic_av.generate``: 2,000 train + 200 test source videos (coloured shape moving over
+1. ``valor_data.synthetic.av_task.generate``: 2,000 train + 200 test source videos (coloured shape moving over
    a plain background + a tone; captions like "a red square moves left while a low tone beeps fast"; the
    200 test clips have distinct (visual, audio) combinations);
 2. ``valor-data fetch ids --source local --video-dir videos`` (probe, filters, normalise);
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from valor_data.synthetic_av import generate, modality_ceilings, plan
+from valor_data.synthetic.av_task import generate, modality_ceilings, plan
 
 VALOR_DATA = [sys.executable, "-m", "valor_data.cli"]
 VALOR_MODEL = [sys.executable, "-m", "valor_model.cli"]

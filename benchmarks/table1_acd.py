@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from valor_data.acd import PRESETS, AcdCounts, matcher_for
-from valor_data.captions import CaptionReadError, read_captions
+from valor_data.captions.acd import PRESETS, AcdCounts, matcher_for
+from valor_data.captions.readers import CaptionReadError, read_captions
 
 
 @dataclass(frozen=True)

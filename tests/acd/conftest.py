@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from valor_data.acd import ConceptMatcher
-from valor_data.concepts import ConceptOptions, ConceptSet
+from valor_data.captions.acd import ConceptMatcher
+from valor_data.captions.concepts import ConceptOptions, ConceptSet
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from valor_data.captions import CaptionReadError, read_captions
+from valor_data.captions.readers import CaptionReadError, read_captions
 
 
 def test_text_one_caption_per_line(tmp_path):

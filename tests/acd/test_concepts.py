@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from valor_data.concepts import ConceptOptions, count_table, derive_concepts, plural, split_name
+from valor_data.captions.concepts import ConceptOptions, count_table, derive_concepts, plural, split_name
 
 
 def test_split_modes_give_the_measured_counts():

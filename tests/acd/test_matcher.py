@@ -9,9 +9,9 @@ import string
 import numpy as np
 import pytest
 
-from valor_data import acd as acd_mod
-from valor_data.acd import PRESETS, AcdCounts, acd_of, matcher_for
-from valor_data.textnorm import normalize, punctuation_chars, words
+from valor_data.captions import acd as acd_mod
+from valor_data.captions.acd import PRESETS, AcdCounts, acd_of, matcher_for
+from valor_data.captions.textnorm import normalize, punctuation_chars, words
 
 
 def found(matcher, caption):
@@ -121,7 +121,7 @@ def test_block_processing_equals_one_caption_at_a_time(make_matcher, monkeypatch
 
 def test_matcher_agrees_with_a_regex_per_concept(shared_data):
     """The one-pass automaton finds exactly what the naive loop of word-boundary regexes finds."""
-    from valor_data.captions import read_captions
+    from valor_data.captions.readers import read_captions
 
     caps = read_captions(shared_data / "valor32k" / "desc_val.json").texts[:400]
     matcher = matcher_for("paper")

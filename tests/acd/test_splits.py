@@ -11,8 +11,8 @@ import pytest
 from valor_data.clip import ClipRef
 from valor_data.inputs import read_valor_json
 from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
-from valor_data.split_audit import Segment, audit, broken_caption_reason, load_splits, segment_index
-from valor_data.splits import (
+from valor_data.splits.audit import Segment, audit, broken_caption_reason, load_splits, segment_index
+from valor_data.splits.stratify import (
     SPLITS,
     check_disjoint,
     label_distance,

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from valor_data.cli import main
-from valor_data.demo_data import FAILING
+from valor_data.synthetic.demo_data import FAILING
 
 
 def test_demo_end_to_end(tmp_path):

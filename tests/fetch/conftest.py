@@ -1,6 +1,6 @@
 """Fixtures for the fetch tests: synthetic source videos (made once per session) and the local mirror.
 
-No network: clips come from ffmpeg's lavfi sources (valor_data.synthetic) served by valor_data.mirror,
+No network: clips come from ffmpeg's lavfi sources (valor_data.synthetic.media) served by valor_data.synthetic.mirror,
 which honours Range requests and injects faults per file.
 """
 
@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from valor_data.mirror import Fault, Mirror
-from valor_data.synthetic import make_clip
+from valor_data.synthetic.media import make_clip
+from valor_data.synthetic.mirror import Fault, Mirror
 
 SEGMENT = (0.5, 3.5)  # seconds of every 4-second source below
 # ytid -> synthetic kind; ids exercise a leading '-' and '_' inside.

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from valor_data.clip import ClipRef
-from valor_data.download import (
+from valor_data.fetch.failures import ClipFailure
+from valor_data.fetch.sources import (
     DEFAULT_FORMAT,
     DownloadOptions,
     LocalSource,
@@ -18,7 +19,6 @@ from valor_data.download import (
     retry_transient,
     ytdlp_params,
 )
-from valor_data.failures import ClipFailure
 
 CLIP = ClipRef.from_clip_id("-2Abohj8VYx_30.000_40.000")
 
@@ -95,7 +95,7 @@ def test_sources_need_their_options():
 
 
 def test_duration_filter_refuses_long_videos():
-    from valor_data.download import _duration_filter
+    from valor_data.fetch.sources import _duration_filter
 
     rejected: list[str] = []
     match = _duration_filter(600, rejected)

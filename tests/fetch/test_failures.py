@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from valor_data.clip import REASONS, TRANSIENT_REASONS
-from valor_data.failures import (
+from valor_data.fetch.failures import (
     ClipFailure,
     classify,
     clean_message,
@@ -95,7 +95,7 @@ def test_unknown_message_falls_back_to_default():
 
 
 def test_every_rule_names_a_documented_reason():
-    from valor_data.failures import RULES
+    from valor_data.fetch.failures import RULES
 
     assert {reason for reason, _ in RULES} <= set(REASONS)
     assert TRANSIENT_REASONS <= {reason for reason, _ in RULES}
@@ -160,7 +160,7 @@ def test_ffmpeg_error_text_drops_the_command_line():
 def test_readme_reasons_table_is_generated_from_clip_reasons():
     from pathlib import Path
 
-    from valor_data.failures import reasons_table
+    from valor_data.fetch.failures import reasons_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = readme.split("<!-- reasons-table -->\n", 1)[1].split("\n<!-- /reasons-table -->", 1)[0]

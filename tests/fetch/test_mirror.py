@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from valor_data.mirror import Fault, Mirror
+from valor_data.synthetic.mirror import Fault, Mirror
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 

@@ -6,9 +6,9 @@ import av
 import numpy as np
 import pytest
 
-from valor_data.failures import ClipFailure
-from valor_data.normalize import NormalizeOptions, build_command, normalize
-from valor_data.synthetic import make_clip
+from valor_data.fetch.failures import ClipFailure
+from valor_data.fetch.normalize import NormalizeOptions, build_command, normalize
+from valor_data.synthetic.media import make_clip
 
 
 def streams(path):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from valor_data.filters import DEFAULT_FILTERS, FILTERS, apply_filters, build_filters, thresholds_of
-from valor_data.probe import ProbeError, ProbeFacts, probe_media
-from valor_data.synthetic import CLIP_KINDS, make_clip
+from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, apply_filters, build_filters, thresholds_of
+from valor_data.fetch.probe import ProbeError, ProbeFacts, probe_media
+from valor_data.synthetic.media import CLIP_KINDS, make_clip
 
 # kind -> status with the default filters, on the 0.5-3.5 s segment of a 4-s source
 EXPECTED = {

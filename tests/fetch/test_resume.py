@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from valor_data.clip import ClipRef
-from valor_data.download import DownloadOptions
-from valor_data.fetch import FetchOptions, _journal, plan_tasks, process_clip, run_task
-from valor_data.filters import build_filters
+from valor_data.fetch.filters import build_filters
+from valor_data.fetch.run import FetchOptions, _journal, plan_tasks, process_clip, run_task
+from valor_data.fetch.sources import DownloadOptions
 
 EXPECTED = {
     "-okAAAAAAA1": "ok", "ok_BBBBBBB2": "ok", "f404JJJJJ10": "ok", "f429KKKKK11": "ok",
@@ -111,7 +111,7 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
     opts = FetchOptions(download=DownloadOptions(source="local", video_dir=str(source_dir)))
     clips = [ClipRef.from_clip_id(f"{y}_0.500_3.500") for y in ("-okAAAAAAA1", "f404JJJJJ10", "ok_BBBBBBB2")]
     (task,) = plan_tasks(clips, tmp_path / "out", opts, task_size=3)
-    from valor_data.download import make_source
+    from valor_data.fetch.sources import make_source
 
     source, filters = make_source(opts.download), build_filters()
     first = process_clip(task.clips[0], task, source, filters)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import webdataset as wds
 
-from valor_data.synthetic_av import AVClipSpec, plan, render_clip
+from valor_data.synthetic.av_task import AVClipSpec, plan, render_clip
 
 DURATION = 2.0
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from valor_data.synthetic_av import (
+from valor_data.synthetic.av_task import (
     AUDIO_COMBOS,
     VISUAL_COMBOS,
     generate,

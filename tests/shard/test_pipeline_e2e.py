@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from valor_data.cli import main
-from valor_data.mirror import Mirror
-from valor_data.synthetic import make_clip
+from valor_data.synthetic.media import make_clip
+from valor_data.synthetic.mirror import Mirror
 
 KINDS = {"-okclip0001": "ok", "okclip_0002": "ok", "noaudio0003": "no_audio", "silent00004": "silent"}
 

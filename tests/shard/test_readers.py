@@ -34,7 +34,7 @@ def test_webdataset_reads_keys_and_decodes_members(sharded_template):
 def test_hf_datasets_reads_with_the_shipped_features(sharded_template, tmp_path):
     from datasets import load_dataset
 
-    from valor_data.hf import FEATURES, load_hf, shard_files
+    from valor_data.shards.hf import FEATURES, load_hf, shard_files
 
     files = shard_files(sharded_template)
     ds = load_dataset("webdataset", data_files={"train": files}, features=FEATURES, split="train",

@@ -21,14 +21,14 @@ import pytest
 from click.testing import CliRunner
 
 from valor_data.cli import main
-from valor_data.verify import verify_dir
+from valor_data.shards.verify import verify_dir
 
 SHARD_SIZE = "2"
 
 WRAPPER = """
 import sys, time
 import webdataset
-import valor_data.shard as shard
+import valor_data.shards.write as shard
 
 _write = webdataset.TarWriter.write
 def slow_write(self, obj):

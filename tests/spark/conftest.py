@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from valor_data.mirror import Mirror
-from valor_data.synthetic import make_clip
+from valor_data.synthetic.media import make_clip
+from valor_data.synthetic.mirror import Mirror
 
 # ytid -> kind: ok clips, and two that the filters reject (their rows must match too).
 CLIPS = {
@@ -34,7 +34,7 @@ def spark_distributor():
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
     pytest.importorskip("pyspark")
-    from valor_data.spark_distributor import SparkDistributor
+    from valor_data.engines.spark import SparkDistributor
 
     dist = SparkDistributor(workers=2)
     _ = dist.spark

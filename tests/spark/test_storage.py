@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from valor_data.cli import main
-from valor_data.storage import StorageError, Store, is_url, require_local, resolve
+from valor_data.engines.storage import StorageError, Store, is_url, require_local, resolve
 
 TIMING = ("download_s", "process_s", "attempts")
 

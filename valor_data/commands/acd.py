@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from valor_data.acd import PRESETS
+from valor_data.captions.acd import PRESETS
 
 
 def _presets_help() -> str:
@@ -80,8 +80,8 @@ def acd(
         raise click.UsageError(f"--top must be >= 0, got {top_k}")
     from tqdm import tqdm
 
-    from valor_data.acd import AcdCounts, matcher_for
-    from valor_data.captions import CaptionReadError, read_captions
+    from valor_data.captions.acd import AcdCounts, matcher_for
+    from valor_data.captions.readers import CaptionReadError, read_captions
 
     try:
         read = [

@@ -21,7 +21,7 @@ def demo(out: Path, clips: int, train_steps: int, batch_size: int, workers: int,
     """Make a small AudioSet-like set (synthetic audible clips with captions and real AudioSet labels, plus
     clips that must fail for each reason), serve it from a local mirror, then run fetch, split, shard,
     verify, acd, stats, train a tiny VALOR, predict AVR and AVC, submit both and print the leaderboard."""
-    from valor_data.demo import Demo, DemoError, DemoOptions
+    from valor_data.synthetic.demo import Demo, DemoError, DemoOptions
 
     try:
         Demo(DemoOptions(out, clips, train_steps, batch_size, workers, seed)).main()

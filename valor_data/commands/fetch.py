@@ -11,11 +11,11 @@ import sys
 import click
 
 from valor_data.commands.runner import make_distributor, spark_master_option
-from valor_data.distributor import DistributorUnavailable, stop_distributor
-from valor_data.download import DEFAULT_FORMAT, SOURCES, DownloadOptions
-from valor_data.filters import DEFAULT_FILTERS, FILTERS, thresholds_of
+from valor_data.engines.distributor import DistributorUnavailable, stop_distributor
+from valor_data.engines.storage import is_url
+from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, thresholds_of
+from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES, DownloadOptions
 from valor_data.inputs import FORMATS
-from valor_data.storage import is_url
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _THRESHOLD_OPTIONS = {"min_duration": "min_duration", "silence_db": "silence_db",
@@ -142,9 +142,9 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
     """
     from tqdm import tqdm
 
-    from valor_data.fetch import FetchBusyError, FetchConfigError, FetchOptions, run_fetch
+    from valor_data.fetch.normalize import NormalizeOptions
+    from valor_data.fetch.run import FetchBusyError, FetchConfigError, FetchOptions, run_fetch
     from valor_data.inputs import read_inputs
-    from valor_data.normalize import NormalizeOptions
 
     if shutil.which("ffmpeg") is None:
         raise click.ClickException("ffmpeg not found on PATH: install it (Debian/Ubuntu: apt-get install ffmpeg)")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from valor_data.distributor import Distributor, DistributorUnavailable, get_distributor
+from valor_data.engines.distributor import Distributor, DistributorUnavailable, get_distributor
 
 SPARK_MASTER_HELP = (
     "Spark master URL for --distributor spark (spark://HOST:7077, yarn, k8s://..., local[8]); default: the "

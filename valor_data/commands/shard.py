@@ -8,7 +8,7 @@ import sys
 import click
 
 from valor_data.commands.runner import make_distributor, spark_master_option
-from valor_data.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
+from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
 
 
 @click.command()
@@ -65,8 +65,8 @@ def shard(
     """
     from tqdm import tqdm
 
-    from valor_data.shard import DEFAULT_SHARD_SIZE, ShardError, ShardOptions, run_shard
-    from valor_data.storage import StorageError
+    from valor_data.engines.storage import StorageError
+    from valor_data.shards.write import DEFAULT_SHARD_SIZE, ShardError, ShardOptions, run_shard
 
     if shard_size is not None and shard_bytes is not None:
         raise click.UsageError("give either --shard-size or --shard-bytes, not both")

@@ -103,7 +103,7 @@ def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_
 
     from valor_data.clip import ClipRef
     from valor_data.inputs import read_inputs, read_valor_json
-    from valor_data.splits import (
+    from valor_data.splits.stratify import (
         VALOR32K_SIZES,
         check_disjoint,
         label_distance,
@@ -203,8 +203,8 @@ def _print_split_summary(s: dict) -> None:
 
 def _from_annotations(files, out, segment_files, as_json) -> None:
     from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
-    from valor_data.split_audit import audit, load_splits, segment_index
-    from valor_data.splits import write_split
+    from valor_data.splits.audit import audit, load_splits, segment_index
+    from valor_data.splits.stratify import write_split
 
     files = files or tuple(valor32k_annotation_path(s) for s in VALOR32K_SPLITS)
     segments = segment_index(segment_files or audioset_segments_paths())

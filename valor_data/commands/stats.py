@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from valor_data.acd import PRESETS
+from valor_data.captions.acd import PRESETS
 
 _SPLIT_FILES = ("desc_{}.json", "{}_ids.txt")
 
@@ -62,10 +62,10 @@ def stats(
     """
     import numpy as np
 
-    from valor_data.acd import matcher_for
+    from valor_data.captions.acd import matcher_for
     from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
-    from valor_data.split_audit import load_splits, segment_index
-    from valor_data.stats import (
+    from valor_data.splits.audit import load_splits, segment_index
+    from valor_data.splits.stats import (
         caption_lengths,
         label_table,
         plot_caption_lengths,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from valor_data.commands.runner import make_distributor, spark_master_option
-from valor_data.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
+from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
 
 
 @click.command()
@@ -33,8 +33,8 @@ def verify(shard_dir: str, workers: int, distributor: str, spark_master: str | N
     """
     from tqdm import tqdm
 
-    from valor_data.storage import is_url
-    from valor_data.verify import verify_dir
+    from valor_data.engines.storage import is_url
+    from valor_data.shards.verify import verify_dir
 
     if is_url(shard_dir):
         raise click.UsageError(f"SHARDDIR {shard_dir}: verify reads a local or mounted directory; mount the "

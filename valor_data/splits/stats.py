@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from valor_data.captions.textnorm import words
 from valor_data.clip import ClipRef
 from valor_data.ontology import Ontology, load_ontology
-from valor_data.textnorm import words
 
 
 @dataclass

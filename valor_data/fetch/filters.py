@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from valor_data.clip import REASONS
-from valor_data.probe import ProbeFacts
+from valor_data.fetch.probe import ProbeFacts
 
 
 @dataclass(frozen=True)

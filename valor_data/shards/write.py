@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valor_data.clip import MANIFEST_SCHEMA, OK
-from valor_data.distributor import Distributor
-from valor_data.storage import Store, resolve
+from valor_data.engines.distributor import Distributor
+from valor_data.engines.storage import Store, resolve
 
 MEMBERS = ("flac", "json", "mp4", "txt")  # TarWriter writes a sample's members in sorted order
 TAR_MTIME = 946684800  # 2000-01-01T00:00:00Z: fixed so that the same input gives the same tar bytes
@@ -523,7 +523,7 @@ def run_shard(
     """Shard a fetch directory (only the clips listed in ``id_files`` when given); returns the summary.
     Resumes a killed run with the same options.
 
-    ``out_dir`` is a local path or an fsspec URL (valor_data.storage); ``distributor`` a name or an instance
+    ``out_dir`` is a local path or an fsspec URL (valor_data.engines.storage); ``distributor`` a name or an instance
     (e.g. ``SparkDistributor(master=...)``). ``on_plan(n)`` is told how many shards are left to write,
     ``progress(1)`` is called per shard written.
     """
@@ -608,7 +608,7 @@ def run_tasks(
 
     Returns the done-markers by shard name, how many were already done, and the failures by shard name.
     """
-    from valor_data.distributor import resolve_distributor
+    from valor_data.engines.distributor import resolve_distributor
 
     runner = resolve_distributor(distributor, workers)
     markers: dict[str, dict] = {}

@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
-from valor_data.distributor import DistributorUnavailable, TaskFailed
+from valor_data.engines.distributor import DistributorUnavailable, TaskFailed
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -2,8 +2,8 @@
 
 ACD = 100 × (audio concepts found in the captions) / (words in the captions), over a whole corpus.
 
-* Captions and concepts go through the same normalisation (:mod:`valor_data.textnorm`: lowercase,
-  Unicode punctuation stripped, whitespace tokens). Concepts come from :mod:`valor_data.concepts`.
+* Captions and concepts go through the same normalisation (:mod:`valor_data.captions.textnorm`: lowercase,
+  Unicode punctuation stripped, whitespace tokens). Concepts come from :mod:`valor_data.captions.concepts`.
 * A concept matches **whole words** only: "bark" does not match "the dog barks" ("barks" is another
   word, unless plural forms are on); "dog bark" matches the two consecutive words "dog bark" only.
 * Counting modes (``count``):
@@ -33,8 +33,8 @@ from typing import Literal
 import ahocorasick
 import numpy as np
 
-from valor_data.concepts import ConceptOptions, ConceptSet, derive_concepts
-from valor_data.textnorm import normalize_block, words
+from valor_data.captions.concepts import ConceptOptions, ConceptSet, derive_concepts
+from valor_data.captions.textnorm import normalize_block, words
 
 CountMode = Literal["every", "once", "longest", "words"]
 COUNT_MODES: tuple[str, ...] = ("every", "once", "longest", "words")

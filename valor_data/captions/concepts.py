@@ -35,8 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from valor_data.captions.textnorm import PunctMode, normalize
 from valor_data.ontology import Ontology, load_ontology
-from valor_data.textnorm import PunctMode, normalize
 
 SplitMode = Literal["commas", "commas+parens", "drop-parens"]
 SPLIT_MODES: tuple[str, ...] = ("commas", "commas+parens", "drop-parens")

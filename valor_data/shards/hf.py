@@ -14,7 +14,7 @@ from typing import Any
 
 from datasets import Features, List, Value
 
-# The probe facts `valor-data fetch` records (valor_data.probe.ProbeFacts of the downloaded segment, and
+# The probe facts `valor-data fetch` records (valor_data.fetch.probe.ProbeFacts of the downloaded segment, and
 # under "output" those of the normalised files).
 PROBE_FEATURES = {
     "duration": Value("float64"),

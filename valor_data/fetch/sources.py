@@ -28,7 +28,7 @@ from string import Formatter
 from typing import Protocol, TypeVar
 
 from valor_data.clip import TRANSIENT_REASONS, YTID_RE, ClipRef
-from valor_data.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
+from valor_data.fetch.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
 
 SOURCES = ("youtube", "mirror", "local")
 # Best video up to 360p (enough for a 224 short side) plus the best audio; else the best single file up to

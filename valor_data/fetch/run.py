@@ -43,14 +43,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
-from valor_data.distributor import Distributor, get_distributor
-from valor_data.download import DownloadOptions, Segment, Source, make_source, retry_transient
-from valor_data.failures import ClipFailure
-from valor_data.filters import DEFAULT_FILTERS, ClipFilter, apply_filters, build_filters
+from valor_data.engines.distributor import Distributor, get_distributor
+from valor_data.engines.storage import require_local
+from valor_data.fetch.failures import ClipFailure
+from valor_data.fetch.filters import DEFAULT_FILTERS, ClipFilter, apply_filters, build_filters
+from valor_data.fetch.normalize import NormalizeOptions, normalize
+from valor_data.fetch.probe import ProbeError, probe_media
+from valor_data.fetch.sources import DownloadOptions, Segment, Source, make_source, retry_transient
 from valor_data.inputs import BadRow
-from valor_data.normalize import NormalizeOptions, normalize
-from valor_data.probe import ProbeError, probe_media
-from valor_data.storage import require_local
 
 CONFIG_VERSION = 1
 MAX_AUTO_TASK_SIZE = 100

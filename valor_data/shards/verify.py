@@ -19,8 +19,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from valor_data.clip import OK
-from valor_data.distributor import Distributor
-from valor_data.shard import (
+from valor_data.engines.distributor import Distributor
+from valor_data.shards.write import (
     CONFIG_NAME,
     INDEX_NAME,
     MANIFEST_NAME,
@@ -231,7 +231,7 @@ def verify_dir(
     on_plan: Callable[[int], object] | None = None,
 ) -> VerifyReport:
     """Run every check on a shard directory; the report lists problems (empty when all is well)."""
-    from valor_data.distributor import resolve_distributor
+    from valor_data.engines.distributor import resolve_distributor
 
     root = Path(shard_dir)
     report = VerifyReport()

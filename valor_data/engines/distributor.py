@@ -66,7 +66,7 @@ class ProcessDistributor:
 
 def _spark(**options: object) -> Distributor:
     # Imported on use: pyspark (and Java) are only needed by those who ask for Spark.
-    from valor_data.spark_distributor import SparkDistributor
+    from valor_data.engines.spark import SparkDistributor
 
     return SparkDistributor(**options)
 

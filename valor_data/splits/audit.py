@@ -21,7 +21,7 @@ from pathlib import Path
 
 from valor_data.clip import ClipRef
 from valor_data.inputs import BadRow, read_audioset_csv, read_clips
-from valor_data.splits import check_disjoint, label_distance
+from valor_data.splits.stratify import check_disjoint, label_distance
 
 _SPLIT_NAME = re.compile(r"^(?:desc_)?(?P<name>[A-Za-z0-9]+)(?:_ids)?$")
 

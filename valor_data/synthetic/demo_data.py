@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from valor_data.clip import ClipRef
-from valor_data.mirror import Fault
 from valor_data.ontology import load_ontology
-from valor_data.synthetic import make_clip
-from valor_data.synthetic_av import AVClipSpec, plan, render_clip
+from valor_data.synthetic.av_task import AVClipSpec, plan, render_clip
+from valor_data.synthetic.media import make_clip
+from valor_data.synthetic.mirror import Fault
 
 SOURCE_SECONDS = 4.0  # length of each source video on the mirror
 SEGMENT = (0.5, 3.5)  # the AudioSet-style segment cut from it

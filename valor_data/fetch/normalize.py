@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from valor_data.failures import ClipFailure, classify, ffmpeg_error_text
+from valor_data.fetch.failures import ClipFailure, classify, ffmpeg_error_text
 
 
 @dataclass(frozen=True)

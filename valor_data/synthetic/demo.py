@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from valor_data import demo_data
-from valor_data.mirror import Mirror
+from valor_data.synthetic import demo_data
+from valor_data.synthetic.mirror import Mirror
 
 SPLITS = ("train", "val", "test")
 CLIS = {"valor-data": "valor_data.cli", "valor-bench": "valor_bench.cli", "valor-model": "valor_model.cli"}
