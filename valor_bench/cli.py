@@ -1,25 +1,11 @@
-"""`valor-bench`: validate, evaluate and rank AVR / AVC submissions."""
-
-from __future__ import annotations
-
-import click
+"""`valor-bench`: validate, evaluate and rank AVR / AVC submissions (one module per verb in
+``valor_bench.commands``)."""
 
 from valor_bench import __version__
-from valor_data.lazycli import LazyGroup
+from valor_data.lazycli import lazy_group
 
-COMMANDS = {
-    "validate": "valor_bench.commands:validate",
-    "evaluate": "valor_bench.commands:evaluate",
-    "submit": "valor_bench.commands:submit",
-    "leaderboard": "valor_bench.commands:leaderboard",
-}
-
-
-@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="valor-bench")
-def main() -> None:
-    """Validate, evaluate and rank submissions to the AVR and AVC benchmarks."""
-
+main = lazy_group("valor-bench", __version__, "valor_bench", ["validate", "evaluate", "submit", "leaderboard"],
+                  "Validate, evaluate and rank submissions to the AVR and AVC benchmarks.")
 
 if __name__ == "__main__":
     main(prog_name="valor-bench")

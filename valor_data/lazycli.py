@@ -1,7 +1,8 @@
-"""A click group whose sub-commands are imported only when used.
+"""The one command-line shape of ``valor-data``, ``valor-bench`` and ``valor-model``: a click group whose
+verbs live one per module under ``<package>.commands`` and are imported only when used.
 
-Keeps `valor-data --help` fast and lets the data toolkit run without the heavy extras of commands
-it does not use (the pattern from click's documentation on lazily loading sub-commands).
+Keeps ``--help`` fast and lets each toolkit run without the heavy extras of verbs it does not use (the
+pattern from click's documentation on lazily loading sub-commands).
 """
 
 from __future__ import annotations
@@ -25,3 +26,15 @@ class LazyGroup(click.Group):
             module_name, attr = self.lazy_subcommands[cmd_name].split(":")
             return getattr(importlib.import_module(module_name), attr)
         return super().get_command(ctx, cmd_name)
+
+
+def lazy_group(prog: str, version: str, package: str, verbs: list[str], help: str) -> click.Group:
+    """The ``prog`` command: each verb ``v`` is the click command ``v`` of module ``{package}.commands.v``."""
+
+    @click.group(cls=LazyGroup, help=help, context_settings={"help_option_names": ["-h", "--help"]},
+                 lazy_subcommands={v: f"{package}.commands.{v}:{v}" for v in verbs})
+    @click.version_option(version, prog_name=prog)
+    def main() -> None:
+        pass
+
+    return main

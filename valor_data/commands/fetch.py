@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from valor_data.commands.runner import make_distributor, spark_master_option
+from valor_data.commands.common import make_distributor, spark_master_option
 from valor_data.engines.distributor import DistributorUnavailable, stop_distributor
 from valor_data.engines.storage import is_url
 from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, thresholds_of

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from valor_data.commands.runner import make_distributor, spark_master_option
+from valor_data.commands.common import make_distributor, spark_master_option
 from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
 
 

@@ -1,54 +1,13 @@
-"""The `valor-model train` and `valor-model predict` commands (thin: options -> TrainOptions/PredictOptions)."""
+"""``valor-model train``: options -> TrainOptions -> the trainer; errors end in one line."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
-from typing import Any
 
 import click
 
-
-def _setup_logging() -> None:
-    rank = int(os.environ.get("RANK", "0"))
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, stream=sys.stderr,
-                        format="%(message)s" if rank == 0 else f"[rank {rank}] %(message)s")
-    logging.getLogger("transformers").setLevel(logging.ERROR)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def _parse_overrides(values: tuple[str, ...]) -> dict[str, Any]:
-    """``--override audio.slice_frames=256`` -> {"audio": {"slice_frames": 256}} (values parsed as JSON,
-    else kept as strings)."""
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. audio_slices=1", param_hint="--override")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
-
-
-def _parse_groups(value: str | None) -> tuple[str, ...] | None:
-    if not value:
-        return None
-    from valor_model.config import GROUPS
-
-    groups = tuple(g.strip() for g in value.split(",") if g.strip())
-    bad = [g for g in groups if g not in GROUPS]
-    if bad or not groups:
-        raise click.BadParameter(f"{value!r}: a comma list of {', '.join(GROUPS)}", param_hint="--groups")
-    return groups
+from valor_model.commands.common import parse_groups, parse_overrides, setup_logging
 
 
 @click.command()
@@ -95,14 +54,14 @@ def train(config: str, train_shards: str, val_shards: str | None, out: str, batc
 
     Writes OUT/metrics.jsonl, OUT/checkpoints/step_*.pt (+ `latest`), OUT/model_config.json.
     """
-    _setup_logging()
+    setup_logging()
     from valor_model.data import ShardSpecError
     from valor_model.factory import get_config
     from valor_model.train import TrainError, TrainOptions
     from valor_model.train import train as run_train
 
-    model_overrides = _parse_overrides(overrides)
-    parsed_groups = _parse_groups(groups)
+    model_overrides = parse_overrides(overrides)
+    parsed_groups = parse_groups(groups)
     try:
         get_config(config, **model_overrides, **({"groups": list(parsed_groups)} if parsed_groups else {}))
     except (ValueError, TypeError) as exc:
@@ -130,46 +89,3 @@ def train(config: str, train_shards: str, val_shards: str | None, out: str, batc
             click.echo(f"trained {summary['step']} steps in {summary['seconds']:.0f} s; samples used "
                        f"{summary['samples'].get('ok', 0)}, skipped {sum(skipped.values())} {skipped or ''}; "
                        f"checkpoint {summary['checkpoint']}", err=True)
-
-
-@click.command()
-@click.option("--task", type=click.Choice(["avr", "avc"]), required=True,
-              help="avr: .npz similarity matrix; avc: captions JSON.")
-@click.option("--checkpoint", required=True, help="A checkpoint file or a training run directory.")
-@click.option("--shards", required=True, help="Shard directory, brace pattern, glob or '::' list.")
-@click.option("--modality", type=click.Choice(["av", "v", "a"]), default="av", show_default=True,
-              help="Media the model sees.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Submission file (.npz / .json).")
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--num-workers", default=2, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--beam-size", default=3, show_default=True, help="AVC beam width.")
-@click.option("--max-len", default=30, show_default=True, help="AVC maximum caption tokens.")
-@click.option("--annotations-out", default=None, type=click.Path(dir_okay=False),
-              help="Also write the shards' ground truth as VALOR JSON (for valor-bench --annotations).")
-@click.option("--model-name", default=None, help="Model name for the submission's .meta.json sidecar.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-def predict(task: str, checkpoint: str, shards: str, modality: str, out: str, batch_size: int, num_workers: int,
-            device: str, beam_size: int, max_len: int, annotations_out: str | None, model_name: str | None,
-            progress: bool, as_json: bool) -> None:
-    """Write an AVR or AVC submission for valor-bench from a checkpoint and shards."""
-    _setup_logging()
-    from valor_model.predict import PredictError, PredictOptions
-    from valor_model.predict import predict as run_predict
-
-    try:
-        summary = run_predict(PredictOptions(
-            task=task, checkpoint=checkpoint, shards=shards, out=out, modality=modality, batch_size=batch_size,
-            num_workers=num_workers, device=device, beam_size=beam_size, max_len=max_len,
-            annotations_out=annotations_out, model_name=model_name, progress=progress,
-        ))
-    except PredictError as exc:
-        raise click.ClickException(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        what = f"{summary.get('texts')} texts x {summary['videos']} clips" if task == "avr" else \
-            f"{summary['videos']} captions"
-        click.echo(f"wrote {out}: {what} (modality {modality})"
-                   + (f"; ground truth {annotations_out}" if annotations_out else ""), err=True)

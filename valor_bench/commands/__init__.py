@@ -1,0 +1,1 @@
+"""One module per `valor-bench` verb; each is imported only when used."""

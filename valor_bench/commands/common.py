@@ -1,0 +1,82 @@
+"""Options and steps the ``valor-bench`` verbs share: load the ground truth, validate, score with progress.
+
+Bad input ends in one line per problem and a non-zero exit, never a traceback: the validator runs
+before anything is scored.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from tqdm import tqdm
+
+from valor_bench.avc import CaptionMetricError
+from valor_bench.evaluate import Evaluation, evaluate_validated
+from valor_bench.formats import MODALITIES
+from valor_bench.ground_truth import (
+    SHIPPED_SPLITS,
+    GroundTruth,
+    GroundTruthError,
+    load_ground_truth,
+)
+from valor_bench.metrics import TASKS
+from valor_bench.validate import Validation
+
+SUBMISSION = click.argument("submission", type=click.Path(path_type=Path))
+
+
+def task_option(required: bool = True):
+    return click.option("--task", type=click.Choice(TASKS), required=required,
+                        help="avr: text-to-audiovisual retrieval; avc: audiovisual captioning.")
+
+
+def gt_options(f):
+    f = click.option("--annotations", type=click.Path(dir_okay=False, path_type=Path),
+                     help='Ground truth from a VALOR-format [{"video_id","desc"}] JSON/JSONL file.')(f)
+    return click.option("--split", type=click.Choice(SHIPPED_SPLITS),
+                        help="A VALOR-32K split the toolkit ships (default: test).")(f)
+
+
+def meta_options(f):
+    f = click.option("--url", help="Paper or code URL (overrides the sidecar's 'url').")(f)
+    f = click.option("--external-data", help="Data used beyond the benchmark's train split, e.g. 'VALOR-1M'.")(f)
+    f = click.option("--modality", type=click.Choice(MODALITIES), help="Inputs the model used: audio+video, video, audio.")(f)
+    return click.option("--model-name", help="Model name (overrides the sidecar's 'model_name').")(f)
+
+
+def load_gt(split: str | None, annotations: Path | None) -> GroundTruth:
+    try:
+        return load_ground_truth(split, annotations)
+    except (GroundTruthError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def fail_validation(v: Validation) -> None:
+    for p in v.problems:
+        click.echo(f"{v.path}: {p}", err=True)
+    raise click.ClickException(
+        f"{v.path} is not a valid {v.task.upper()} submission ({len(v.problems)} problem"
+        f"{'s' if len(v.problems) != 1 else ''}); nothing was scored"
+    )
+
+
+def score(v: Validation, gt: GroundTruth, dsl_scale: float | None, spice: bool | None) -> Evaluation:
+    err = Console(stderr=True)
+    started = time.perf_counter()
+    try:
+        if v.task == "avc":
+            with err.status("scoring captions") as status:
+                ev = evaluate_validated(v, gt, spice=spice, stage=lambda msg: status.update(msg))
+        else:
+            rows = v.submission.sim.n_rows if hasattr(v.submission, "sim") else 0
+            with tqdm(total=2 * rows, unit="row", desc="ranking (2 passes)", file=sys.stderr, disable=None,
+                      leave=False) as bar:
+                ev = evaluate_validated(v, gt, dsl_scale=dsl_scale, progress=bar.update)
+    except (CaptionMetricError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"scored {v.path.name} against {gt.describe()} in {time.perf_counter() - started:.1f} s", err=True)
+    return ev

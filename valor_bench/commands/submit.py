@@ -1,0 +1,86 @@
+"""``valor-bench submit``: validate, score and store a submission in the local leaderboard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from valor_bench.commands.common import (
+    SUBMISSION,
+    fail_validation,
+    gt_options,
+    load_gt,
+    meta_options,
+    score,
+    task_option,
+)
+from valor_bench.ground_truth import (
+    sha256_file,
+)
+from valor_bench.leaderboard import (
+    DuplicateSubmission,
+    add_submission,
+    connect,
+    default_db_path,
+    entries,
+    find_duplicate,
+)
+from valor_bench.metrics import MAIN_METRIC, main_metric_label
+from valor_bench.report import print_evaluation
+from valor_bench.validate import validate_submission
+
+
+@click.command()
+@SUBMISSION
+@task_option()
+@gt_options
+@meta_options
+@click.option("--name", help="Leaderboard entry name (default: the metadata's model_name).")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite file (default: $VALOR_LEADERBOARD or ~/.cache/valor/leaderboard.sqlite).")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored entry's id and scores as JSON.")
+def submit(submission: Path, task: str, split: str | None, annotations: Path | None, model_name: str | None,
+           modality: str | None, external_data: str | None, url: str | None, name: str | None, db: Path | None,
+           as_json: bool) -> None:
+    """Validate, score and store SUBMISSION in the local leaderboard (a byte-identical file is refused)."""
+    gt = load_gt(split, annotations)
+    meta_in = {"model_name": model_name, "modality": modality, "external_data": external_data, "url": url}
+    v = validate_submission(submission, task, gt, meta_in)
+    if not v.ok:
+        fail_validation(v)
+    name = name or v.metadata.model_name
+    if not name:
+        raise click.UsageError("give --name (or --model-name / a sidecar model_name) for the leaderboard entry")
+    db = db or default_db_path()
+    sha = sha256_file(submission)
+    conn = connect(db)
+    try:
+        dup = find_duplicate(conn, task, gt.sha256, sha)
+        if dup:  # checked before scoring: the answer is known, no need to wait for METEOR
+            raise click.ClickException(
+                f"{submission}: byte-identical to submission #{dup.id} {dup.name!r} of {dup.created_at} "
+                f"(sha256 {sha[:12]}); not stored again"
+            )
+        ev = score(v, gt, None, None)
+        try:
+            entry_id = add_submission(conn, task=task, split=gt.split, name=name, metadata=v.metadata.as_dict(),
+                                      submission_file=str(submission), submission_sha256=sha, gt_sha256=gt.sha256,
+                                      scores=ev.scores())
+        except DuplicateSubmission as e:
+            raise click.ClickException(str(e)) from None
+        board = entries(conn, task, gt.split)
+    finally:
+        conn.close()
+    position = next(i for i, e in enumerate(board, 1) if e.id == entry_id)
+    direction, metric = MAIN_METRIC[task]
+    main = ev.metrics[direction][metric] if direction else ev.metrics[metric]
+    if as_json:
+        click.echo(json.dumps({"id": entry_id, "name": name, "db": str(db), "position": position,
+                               **ev.as_json()}, indent=2, ensure_ascii=False))
+    else:
+        print_evaluation(ev, Console(highlight=False))
+        click.echo(f"stored #{entry_id} {name!r} in {db}: {main_metric_label(task)} {main:.2f}, "
+                   f"position {position} of {len(board)} on {task.upper()} {gt.split}")

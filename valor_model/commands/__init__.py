@@ -1,0 +1,1 @@
+"""One module per `valor-model` verb; each is imported only when used."""
