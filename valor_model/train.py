@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from valor_data.atomic import atomic_path, atomic_write_text
 from valor_model import distributed as vdist
 from valor_model.data import Position, ValorLoader, count_samples, expand_shards, stream_config_for
 
@@ -140,26 +140,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same directory, fsync, then rename: a crash never leaves a
-    half-written checkpoint under the final name."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """torch.save whole or not at all: a crash never leaves a half-written checkpoint under the final name."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:

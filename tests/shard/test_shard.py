@@ -207,18 +207,14 @@ def test_foreign_nonempty_out_dir_is_refused(fetch_dir, tmp_path):
 
 
 def test_a_second_run_on_a_busy_dir_is_refused(fetch_dir, tmp_path):
-    import os
-
-    from valor_data.shards.write import lock_dir
+    from valor_data.atomic import exclusive_lock
+    from valor_data.shards.write import LOCK_NAME
 
     out = tmp_path / "busy"
     out.mkdir()
-    fd = lock_dir(out)  # as a running `valor-data shard` (or its orphaned workers) holds it
-    try:
+    with exclusive_lock(out / LOCK_NAME):  # as a running `valor-data shard` (or its orphaned workers) holds it
         res = run("shard", str(fetch_dir), "--out", str(out), ok=False)
         assert res.exit_code != 0 and "in use by another `valor-data shard` run" in res.output
-    finally:
-        os.close(fd)
     assert run("shard", str(fetch_dir), "--out", str(out)).exit_code == 0
 
 

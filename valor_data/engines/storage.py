@@ -21,13 +21,13 @@ import contextlib
 import os
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 
-TMP_SUFFIX = ".tmp"  # every temporary name ends with it: {final name}.{host}-{pid}.tmp
+from valor_data.atomic import atomic_path, temp_name
+
 # fsspec protocols whose single upload is atomic (the object appears only once complete).
 ATOMIC_UPLOAD = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -55,11 +55,6 @@ def require_local(location: str | os.PathLike, what: str) -> Path:
             "on a cluster use a path every executor mounts (NFS, Lustre, a FUSE mount of the bucket)"
         )
     return Path(location)
-
-
-def temp_name(name: str) -> str:
-    """A temporary name unique to this writer (host and pid): two writers of one file never collide."""
-    return f"{name}.{socket.gethostname()}-{os.getpid()}{TMP_SUFFIX}"
 
 
 class Store:
@@ -141,14 +136,8 @@ class Store:
         """Yield a local path to write ``name`` to; when the block ends without error, commit it whole
         under ``name``; on error, leave nothing behind."""
         if self.local:
-            tmp = self._path(temp_name(name))
-            try:
+            with atomic_path(self._path(name)) as tmp:
                 yield tmp
-                _fsync_file(tmp)
-                os.replace(tmp, self._path(name))
-                _fsync_dir(Path(self.location))
-            finally:
-                tmp.unlink(missing_ok=True)
             return
         scratch = Path(tempfile.mkdtemp(prefix="valor-stage-"))
         try:
@@ -190,23 +179,3 @@ class Store:
         finally:
             fs.invalidate_cache()
 
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import hashlib
 import json
 import math
@@ -42,6 +41,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from valor_data.atomic import LockBusy, atomic_write_bytes, atomic_write_text, exclusive_lock
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
 from valor_data.engines.distributor import Distributor, get_distributor
 from valor_data.engines.storage import require_local
@@ -316,19 +316,10 @@ def prefetched(clips: Sequence[ClipRef], task: FetchTask, source: Source) -> Ite
 # ----------------------------------------------------------------------------------------------------
 # One task (module-level and picklable: what a distributor runs)
 # ----------------------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _write_table(table: pa.Table, path: Path) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    _atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
 def _counts(statuses: Iterable[str]) -> dict[str, int]:
@@ -375,10 +366,8 @@ def _files_intact(out: Path, row: dict) -> bool:
 
 def _journal(task: FetchTask, row: dict) -> None:
     task.journal_dir.mkdir(parents=True, exist_ok=True)
-    path = task.journal_dir / f"{row['key']}.json"
-    tmp = task.journal_dir / f"{row['key']}.json.tmp"
-    tmp.write_text(json.dumps(row, sort_keys=True))
-    os.replace(tmp, path)
+    # Not synced: a journal row lost to a power cut only means that clip is fetched again.
+    atomic_write_text(task.journal_dir / f"{row['key']}.json", json.dumps(row, sort_keys=True), sync=False)
 
 
 def _die_with_parent() -> None:
@@ -393,23 +382,13 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-@contextlib.contextmanager
-def _task_lock(task: FetchTask) -> Iterator[None]:
-    """Hold the task's own lock: a second attempt of one task (a Spark retry or speculative copy, an orphan
-    of a killed run on another executor) waits for the first instead of racing it, then finds it done."""
-    task.lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(task.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def run_task(task: FetchTask) -> TaskResult:
     """Fetch every clip of ``task``; write its part manifest (the done-marker) last. Idempotent."""
     _die_with_parent()
-    with _task_lock(task):
+    # A second attempt of one task (a Spark retry or speculative copy, an orphan of a killed run on another
+    # executor) waits for the first instead of racing it, then finds it done.
+    task.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(task.lock_path):
         return _run_task(task)
 
 
@@ -472,7 +451,7 @@ def check_config(out_dir: Path, config: dict) -> None:
                 f"{out_dir} holds a fetch with different inputs or options; rerun with the same ones to resume, "
                 f"or choose another --out. Differences: " + "; ".join(diffs))
     out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
 
 
 def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence[BadRow]) -> pa.Table:
@@ -514,21 +493,12 @@ def _locked(out: Path, wait_s: float = 5.0) -> Iterator[None]:
     """Hold an exclusive lock on OUT for the whole run; forked workers share it, so a rerun cannot start
     while workers of a killed run are still alive."""
     out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / ".fetch.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise FetchBusyError(f"{out} is in use by another fetch (or its workers); wait for it to "
-                                         "finish or stop it, then rerun") from None
-                time.sleep(0.1)
-        yield
-    finally:
-        os.close(fd)
+        with exclusive_lock(out / ".fetch.lock", wait_s):
+            yield
+    except LockBusy:
+        raise FetchBusyError(f"{out} is in use by another fetch (or its workers); wait for it to finish or "
+                             "stop it, then rerun") from None
 
 
 def fetch_config(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow], options: FetchOptions,

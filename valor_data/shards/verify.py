@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from valor_data.atomic import TMP_SUFFIX
 from valor_data.clip import OK
 from valor_data.engines.distributor import Distributor
 from valor_data.shards.write import (
@@ -26,7 +27,6 @@ from valor_data.shards.write import (
     MANIFEST_NAME,
     MEMBERS,
     STATS_NAME,
-    TMP_SUFFIX,
 )
 
 _BLOCK = 512

@@ -10,16 +10,15 @@ owner and mode), so any distributor - the process pool or Spark - produces the s
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import json
 import os
-import socket
 import sys
 import tarfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from valor_data.atomic import TMP_SUFFIX, LockBusy, exclusive_lock
 from valor_data.clip import MANIFEST_SCHEMA, OK
 from valor_data.engines.distributor import Distributor
 from valor_data.engines.storage import Store, resolve
@@ -41,7 +41,6 @@ INDEX_NAME = "index.parquet"
 STATS_NAME = "stats.json"
 MANIFEST_NAME = "manifest.parquet"
 MARKER_SUFFIX = ".stats.json"
-TMP_SUFFIX = ".tmp"  # every temporary name ends with it: {final name}.{host}-{pid}.tmp
 LOCK_NAME = ".shard.lock"
 DEFAULT_SHARD_SIZE = 1000
 _HEADER_BYTES = 512
@@ -374,7 +373,7 @@ def tar_writer_class() -> type:
 
 
 def _write_tar(task: ShardTask, tmp: Path) -> Counter:
-    """Write the task's samples to ``tmp`` with TarWriter (fixed owner, mode and mtime) and fsync it."""
+    """Write the task's samples to ``tmp`` with TarWriter (fixed owner, mode and mtime)."""
     src = Path(task.src_dir)
     stats: Counter = Counter()
     with open(tmp, "wb") as f:
@@ -398,8 +397,6 @@ def _write_tar(task: ShardTask, tmp: Path) -> Counter:
             stats["with_captions" if spec.captions else "without_captions"] += 1
             stats["duration_s"] += sample_duration(meta["probe"], spec.start, spec.end)
         writer.close()
-        f.flush()
-        os.fsync(f.fileno())
     return stats
 
 
@@ -441,22 +438,6 @@ def tar_members(path: str | Path) -> tuple[list[list], str]:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return members, digest.hexdigest()
-
-
-def temp_path(final: Path) -> Path:
-    """A temporary name unique to this writer: two writers of one task (a Spark speculative copy, an
-    orphaned pool worker) never write into the same file; both rename identical bytes into place."""
-    return final.with_name(f"{final.name}.{socket.gethostname()}-{os.getpid()}{TMP_SUFFIX}")
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    tmp = temp_path(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_done_marker(task: ShardTask) -> dict | None:
@@ -536,8 +517,8 @@ def run_shard(
     plan = plan_shards(src, out, manifest, options, captions)
     plan.caption_bad_rows = caption_bad
     store.makedirs()
-    lock = lock_dir(out) if store.local else None  # no locks on remote stores: tasks are idempotent anyway
-    try:
+    # No locks on remote stores: tasks are idempotent anyway.
+    with _run_lock(out) if store.local else contextlib.nullcontext():
         check_config(store, run_config(src, options, caption_files, captions, plan))
         markers, skipped, failures = run_tasks(plan, distributor, workers, progress, on_plan)
         summary = {
@@ -560,23 +541,19 @@ def run_shard(
             for leftover in store.list():  # partial files of killed runs; all is in place now
                 if leftover.endswith(TMP_SUFFIX):
                     store.remove(leftover)
-    finally:
-        if lock is not None:
-            os.close(lock)
     summary["seconds"] = round(time.monotonic() - t0, 3)
     return summary
 
 
-def lock_dir(out: Path) -> int:
-    """Hold an exclusive lock on SHARDDIR for the run. Forked workers inherit it, so a rerun started while
-    orphaned workers of a killed run still write is refused instead of racing them."""
-    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+@contextlib.contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """Hold SHARDDIR's lock for the run: a second run (or the rerun of a killed one whose orphaned
+    workers still write) is refused instead of racing them."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
+        with exclusive_lock(out / LOCK_NAME, wait_s=0):
+            yield
+    except LockBusy:
         raise ShardError(f"--out {out} is in use by another `valor-data shard` run; wait for it to end") from None
-    return fd
 
 
 def run_config(
