@@ -106,11 +106,9 @@ def normalize(
 ) -> None:
     """Run the normalising ffmpeg; raise :class:`ClipFailure` with ffmpeg's own message when it fails."""
     cmd = build_command(src, video_out, audio_out, opts, duration=duration, start=start, source_fps=source_fps)
-    # Not FFREPORT: a download running in another thread may have set it for its own ffmpeg.
-    env = {k: v for k, v in os.environ.items() if k != "FFREPORT"}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=opts.timeout_s,
-                              check=False, env=env)
+                              check=False)
     except subprocess.TimeoutExpired:
         raise ClipFailure("ffmpeg_error", f"ffmpeg did not finish normalising within {opts.timeout_s:g} s") from None
     if proc.returncode != 0:

@@ -20,6 +20,7 @@ import contextlib
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -191,18 +192,45 @@ def _escape_report_path(path: Path) -> str:
     return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'").replace("%", "%%")
 
 
+_THREAD_ENV = threading.local()
+
+
+def _popen_with_thread_env():
+    """yt-dlp's ``Popen``, but merging this thread's extra environment (set by :func:`ffmpeg_report`) into
+    the child's: each ffmpeg yt-dlp starts gets its own ``FFREPORT`` and the process environment, which the
+    normaliser's ffmpeg in another thread inherits, is never touched."""
+    from yt_dlp.utils import Popen
+
+    class ThreadEnvPopen(Popen):
+        def __init__(self, args, *remaining, env=None, **kwargs):
+            extra = getattr(_THREAD_ENV, "env", None)
+            if extra:
+                env = {**(os.environ if env is None else env), **extra}
+            super().__init__(args, *remaining, env=env, **kwargs)
+
+    return ThreadEnvPopen
+
+
+def _route_ytdlp_subprocesses() -> None:
+    """Make yt-dlp's external downloaders (ffmpeg for ``download_ranges``) start through
+    :func:`_popen_with_thread_env`; idempotent."""
+    from yt_dlp.downloader import external
+
+    if not getattr(external.Popen, "_valor_thread_env", False):
+        external.Popen = _popen_with_thread_env()
+        external.Popen._valor_thread_env = True
+
+
 @contextlib.contextmanager
 def ffmpeg_report(path: Path, level: int = 24) -> Iterator[Path]:
-    """Make every ffmpeg started inside the block write its log (warnings and worse) to ``path``."""
-    old = os.environ.get("FFREPORT")
-    os.environ["FFREPORT"] = f"file={_escape_report_path(path)}:level={level}"
+    """Make every ffmpeg that yt-dlp starts from this thread inside the block write its log (warnings and
+    worse) to ``path``."""
+    _route_ytdlp_subprocesses()
+    _THREAD_ENV.env = {"FFREPORT": f"file={_escape_report_path(path)}:level={level}"}
     try:
         yield path
     finally:
-        if old is None:
-            os.environ.pop("FFREPORT", None)
-        else:
-            os.environ["FFREPORT"] = old
+        _THREAD_ENV.env = None
 
 
 def _read_report(path: Path) -> str:
