@@ -76,3 +76,21 @@ def test_bad_keys_rejected():
         ClipRef.from_key("abcdefghijk_1.5_2")  # keys never have dots
     with pytest.raises(InvalidClip):
         ClipRef.from_seconds("abcdefghijk", float("inf"), 10)
+
+
+def test_statuses_are_a_closed_enum_stored_as_text():
+    import json
+
+    import pyarrow as pa
+
+    from valor_data.clip import MANIFEST_SCHEMA, OK, REASONS, STATUSES, TRANSIENT_REASONS, Status
+
+    assert set(REASONS) == set(Status) - {OK}  # every failure has its meaning for the README
+    assert STATUSES[0] is OK and Status("network") is Status.NETWORK and Status.NETWORK == "network"
+    assert {s for s in Status if s.transient} == TRANSIENT_REASONS
+    with pytest.raises(ValueError):
+        Status("vanished")
+    assert f"{Status.TOO_SHORT}" == str(Status.TOO_SHORT) == "too_short"
+    assert json.dumps({"status": Status.OK}) == '{"status": "ok"}'
+    column = pa.Table.from_pylist([{"status": Status.SILENT}], schema=MANIFEST_SCHEMA).column("status")
+    assert column.type == pa.string() and column.to_pylist() == ["silent"]

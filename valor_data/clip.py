@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 
 import pyarrow as pa
 
@@ -131,30 +132,66 @@ def key_to_clip_id(key: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # Manifest statuses: a closed set. Every clip ends with exactly one of these.
 # --------------------------------------------------------------------------------------------------
-OK = "ok"
-REASONS: dict[str, str] = {
-    "invalid_id": "the input row is not a valid clip (bad YouTube id, or not 0 <= start < end)",
-    "unavailable": "the video is unavailable (deleted, never existed, or 404 on a mirror/local dir)",
-    "private": "the video is private",
-    "removed": "removed for a copyright claim or a terms-of-service violation, or the account was closed",
-    "geo_blocked": "not available in the downloader's country",
-    "login_required": "needs sign-in (age-restricted or members-only); pass --cookies",
-    "rate_limited": "the source throttled us (HTTP 429, 'confirm you're not a bot'); retried, then given up",
-    "network": "connection reset/refused, DNS failure, truncated body or HTTP 5xx; retried, then given up",
-    "timeout": "the socket or the whole download timed out; retried, then given up",
-    "too_large": "the file is bigger than --max-filesize",
-    "too_long": "the source video is longer than --max-duration",
-    "decode_error": "the downloaded bytes cannot be decoded (corrupt or not a media file)",
-    "no_video": "no video stream",
-    "no_audio": "no audio stream",
-    "too_short": "the clip is shorter than --min-duration",
-    "silent": "audio RMS below --silence-db",
-    "frozen": "the video is frozen or black (frame differences below --frozen-threshold)",
-    "ffmpeg_error": "ffmpeg failed to normalise a clip that probed as valid",
-    "error": "an unexpected error (a bug): the message keeps the exception",
+class Status(str, Enum):
+    """A manifest row's status: ``ok`` or one failure reason. A ``str`` subclass, so the manifest stores
+    its text and ``Status.NETWORK == "network"``; ``Status("nope")`` raises ValueError."""
+
+    OK = "ok"
+    INVALID_ID = "invalid_id"
+    UNAVAILABLE = "unavailable"
+    PRIVATE = "private"
+    REMOVED = "removed"
+    GEO_BLOCKED = "geo_blocked"
+    LOGIN_REQUIRED = "login_required"
+    RATE_LIMITED = "rate_limited"
+    NETWORK = "network"
+    TIMEOUT = "timeout"
+    TOO_LARGE = "too_large"
+    TOO_LONG = "too_long"
+    DECODE_ERROR = "decode_error"
+    NO_VIDEO = "no_video"
+    NO_AUDIO = "no_audio"
+    TOO_SHORT = "too_short"
+    SILENT = "silent"
+    FROZEN = "frozen"
+    FFMPEG_ERROR = "ffmpeg_error"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: the source may answer next time."""
+        return self in TRANSIENT_REASONS
+
+
+OK = Status.OK
+REASONS: dict[Status, str] = {
+    Status.INVALID_ID: "the input row is not a valid clip (bad YouTube id, or not 0 <= start < end)",
+    Status.UNAVAILABLE: "the video is unavailable (deleted, never existed, or 404 on a mirror/local dir)",
+    Status.PRIVATE: "the video is private",
+    Status.REMOVED: "removed for a copyright claim or a terms-of-service violation, or the account was closed",
+    Status.GEO_BLOCKED: "not available in the downloader's country",
+    Status.LOGIN_REQUIRED: "needs sign-in (age-restricted or members-only); pass --cookies",
+    Status.RATE_LIMITED: "the source throttled us (HTTP 429, 'confirm you're not a bot'); retried, then given up",
+    Status.NETWORK: "connection reset/refused, DNS failure, truncated body or HTTP 5xx; retried, then given up",
+    Status.TIMEOUT: "the socket or the whole download timed out; retried, then given up",
+    Status.TOO_LARGE: "the file is bigger than --max-filesize",
+    Status.TOO_LONG: "the source video is longer than --max-duration",
+    Status.DECODE_ERROR: "the downloaded bytes cannot be decoded (corrupt or not a media file)",
+    Status.NO_VIDEO: "no video stream",
+    Status.NO_AUDIO: "no audio stream",
+    Status.TOO_SHORT: "the clip is shorter than --min-duration",
+    Status.SILENT: "audio RMS below --silence-db",
+    Status.FROZEN: "the video is frozen or black (frame differences below --frozen-threshold)",
+    Status.FFMPEG_ERROR: "ffmpeg failed to normalise a clip that probed as valid",
+    Status.ERROR: "an unexpected error (a bug): the message keeps the exception",
 }
-STATUSES: tuple[str, ...] = (OK, *REASONS)
-TRANSIENT_REASONS = frozenset({"rate_limited", "network", "timeout"})
+STATUSES: tuple[Status, ...] = tuple(Status)
+TRANSIENT_REASONS = frozenset({Status.RATE_LIMITED, Status.NETWORK, Status.TIMEOUT})
 
 MANIFEST_SCHEMA = pa.schema(
     [

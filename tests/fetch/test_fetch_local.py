@@ -87,3 +87,33 @@ def test_console_script_usage_error(console_script, tmp_path, audioset_csv):
                            "--source", "local"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "--source local needs --video-dir" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_unexpected_exception_keeps_its_traceback(tmp_path, source_dir, monkeypatch):
+    """A bug inside a clip's processing is status `error`, its message says where it was raised, and the
+    whole traceback is in OUT/_errors/ (kept after the run), while the other clips carry on."""
+    from valor_data.clip import ClipRef
+    from valor_data.fetch import DownloadOptions, FetchOptions, run_fetch
+    from valor_data.fetch import run as fetch_run
+
+    real = fetch_run.probe_media
+
+    def probe_with_a_bug(path, start, end):
+        if "frozenFFFF6" in str(path):
+            raise KeyError("width")
+        return real(path, start, end)
+
+    monkeypatch.setattr(fetch_run, "probe_media", probe_with_a_bug)
+    clips = [ClipRef.from_seconds(y, 0.5, 3.5) for y in ("-okAAAAAAA1", "frozenFFFF6")]
+    options = FetchOptions(download=DownloadOptions(source="local", video_dir=str(source_dir)))
+    summary = run_fetch(clips, [], tmp_path / "out", options)
+    rows = {r["ytid"]: r for r in pq.read_table(summary.manifest).to_pylist()}
+    assert rows["-okAAAAAAA1"]["status"] == "ok"
+    bad = rows["frozenFFFF6"]
+    assert bad["status"] == "error"
+    assert bad["message"].startswith("KeyError: 'width' at test_fetch_local.py:")
+    log_name = bad["message"].rsplit("traceback in ", 1)[1].rstrip(")")
+    assert bad["message"].endswith(f"in probe_with_a_bug (traceback in {log_name})")
+    log = (tmp_path / "out" / log_name).read_text()
+    assert "=== frozenFFFF6_0.500_3.500" in log and "Traceback (most recent call last)" in log
+    assert 'raise KeyError("width")' in log

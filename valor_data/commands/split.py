@@ -173,6 +173,8 @@ def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_
 def _ok_clip_ids(manifest: Path) -> set[str]:
     import pyarrow.parquet as pq
 
+    from valor_data.clip import OK
+
     try:
         table = pq.read_table(manifest, columns=["clip_id", "status"])
     except Exception as e:  # pyarrow raises several types for a bad parquet / missing column
@@ -180,7 +182,7 @@ def _ok_clip_ids(manifest: Path) -> set[str]:
             f"{manifest}: not a fetch manifest with clip_id and status columns ({e})"
         ) from None
     ids, statuses = table.column("clip_id").to_pylist(), table.column("status").to_pylist()
-    return {i for i, s in zip(ids, statuses, strict=True) if s == "ok"}
+    return {i for i, s in zip(ids, statuses, strict=True) if s == OK}
 
 
 def _print_split_summary(s: dict) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from valor_data.clip import REASONS
+from valor_data.clip import REASONS, TRANSIENT_REASONS, Status
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 MAX_MESSAGE = 2000
@@ -21,22 +21,22 @@ MAX_MESSAGE = 2000
 class ClipFailure(Exception):
     """A clip that cannot be kept: ``reason`` is one of ``clip.REASONS``, ``message`` the real cause."""
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: Status | str, message: str):
         if reason not in REASONS:
             raise ValueError(f"unknown failure reason {reason!r}")
         super().__init__(f"{reason}: {message}")
-        self.reason = reason
+        self.reason = Status(reason)
         self.message = clean_message(message)
 
 
-def _rules(*pairs: tuple[str, str]) -> list[tuple[str, re.Pattern[str]]]:
-    return [(reason, re.compile(pattern, re.IGNORECASE)) for reason, pattern in pairs]
+def _rules(*pairs: tuple[str, str]) -> list[tuple[Status, re.Pattern[str]]]:
+    return [(Status(reason), re.compile(pattern, re.IGNORECASE)) for reason, pattern in pairs]
 
 
 # First match wins, so the specific wording comes before the general one: "Private video. Sign in if..."
 # is private (not login_required), "Video unavailable. This video has been removed by the uploader" is
 # removed (not unavailable), "Sign in to confirm you’re not a bot" is rate limiting (not a login).
-RULES: list[tuple[str, re.Pattern[str]]] = _rules(
+RULES: list[tuple[Status, re.Pattern[str]]] = _rules(
     ("too_large", r"larger than max-filesize|reached --max-filesize"),
     ("rate_limited", r"confirm you.re not a bot|HTTP Error 429|\b429 Too Many Requests|Too Many Requests"
                      r"|rate-limited|This content isn.t available, try again later"),
@@ -77,7 +77,7 @@ def clean_message(message: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
-def classify(message: str, default: str = "error") -> str:
+def classify(message: str, default: Status | None = Status.ERROR) -> Status | None:
     """The reason for a downloader/ffmpeg message; ``default`` when no rule matches."""
     for reason, pattern in RULES:
         if pattern.search(message):
@@ -100,7 +100,7 @@ def _chain(exc: BaseException) -> Iterable[BaseException]:
             stack.append(exc_info[1])
 
 
-def failure_from_exception(exc: BaseException, default: str = "error") -> ClipFailure:
+def failure_from_exception(exc: BaseException, default: Status = Status.ERROR) -> ClipFailure:
     """Turn a downloader exception into a :class:`ClipFailure`, by type where it tells, else by message."""
     if isinstance(exc, ClipFailure):
         return exc
@@ -108,11 +108,11 @@ def failure_from_exception(exc: BaseException, default: str = "error") -> ClipFa
     for e in _chain(exc):
         name = type(e).__name__
         if name == "GeoRestrictedError":
-            return ClipFailure("geo_blocked", message)
+            return ClipFailure(Status.GEO_BLOCKED, message)
         if isinstance(e, TimeoutError):  # socket.timeout is an alias
-            return ClipFailure("timeout", message)
+            return ClipFailure(Status.TIMEOUT, message)
         if isinstance(e, ConnectionError):
-            return ClipFailure("network", message)
+            return ClipFailure(Status.NETWORK, message)
     return ClipFailure(classify(message, default), message)
 
 
@@ -130,15 +130,13 @@ def ffmpeg_error_text(log: str, limit: int = 6) -> str:
             continue
         if line.strip() and not line.startswith(("Report written to", "  ", "ffmpeg version", "Input #", "Output #")):
             lines.append(line.strip())
-    causes = [line for line in lines if classify(line, default="") != ""][:2]
+    causes = [line for line in lines if classify(line, default=None) is not None][:2]
     tail = [line for line in lines[-limit:] if line not in causes]
     return " | ".join(causes + tail)
 
 
 def reasons_table() -> str:
     """The README's table of manifest statuses, generated from ``clip.REASONS`` (a test keeps them equal)."""
-    from valor_data.clip import TRANSIENT_REASONS
-
     lines = ["| status | meaning | retried |", "|---|---|---|",
              "| `ok` | normalised video and audio are in OUT | |"]
     lines += [f"| `{k}` | {v} | {'yes' if k in TRANSIENT_REASONS else ''} |" for k, v in REASONS.items()]

@@ -13,18 +13,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from valor_data.clip import REASONS
+from valor_data.clip import REASONS, Status
 from valor_data.fetch.probe import ProbeFacts
 
 
 @dataclass(frozen=True)
 class Rejection:
-    reason: str
+    reason: Status
     message: str
 
     def __post_init__(self) -> None:
         if self.reason not in REASONS:
             raise ValueError(f"unknown reason {self.reason!r}")
+        object.__setattr__(self, "reason", Status(self.reason))
 
 
 FILTERS: dict[str, type[ClipFilter]] = {}
@@ -56,11 +57,11 @@ class Decodable(ClipFilter):
 
     def check(self, facts: ProbeFacts) -> Rejection | None:
         if not (facts.has_video or facts.has_audio):
-            return Rejection("decode_error", "no audio or video stream decodes")
+            return Rejection(Status.DECODE_ERROR, "no audio or video stream decodes")
         if facts.decode_error and not facts.duration:
-            return Rejection("decode_error", facts.decode_error)
+            return Rejection(Status.DECODE_ERROR, facts.decode_error)
         if facts.has_video and facts.duration is not None and facts.frames_sampled == 0 and facts.duration > 0:
-            return Rejection("decode_error", "no video frame decodes in the segment")
+            return Rejection(Status.DECODE_ERROR, "no video frame decodes in the segment")
         return None
 
 
@@ -68,14 +69,14 @@ class Decodable(ClipFilter):
 @dataclass(frozen=True)
 class HasVideo(ClipFilter):
     def check(self, facts: ProbeFacts) -> Rejection | None:
-        return None if facts.has_video else Rejection("no_video", "the file has no video stream")
+        return None if facts.has_video else Rejection(Status.NO_VIDEO, "the file has no video stream")
 
 
 @register("has_audio")
 @dataclass(frozen=True)
 class HasAudio(ClipFilter):
     def check(self, facts: ProbeFacts) -> Rejection | None:
-        return None if facts.has_audio else Rejection("no_audio", "the file has no audio stream")
+        return None if facts.has_audio else Rejection(Status.NO_AUDIO, "the file has no audio stream")
 
 
 @register("min_duration")
@@ -89,7 +90,7 @@ class MinDuration(ClipFilter):
         d = facts.duration or 0.0
         if d + 1e-3 < self.min_duration:
             src = f" (the file lasts {facts.source_duration:.3f} s)" if facts.source_duration is not None else ""
-            return Rejection("too_short", f"segment decodes to {d:.3f} s < --min-duration {self.min_duration:g} s{src}")
+            return Rejection(Status.TOO_SHORT, f"segment decodes to {d:.3f} s < --min-duration {self.min_duration:g} s{src}")
         return None
 
 
@@ -104,7 +105,7 @@ class NotSilent(ClipFilter):
         if not facts.has_audio or facts.rms_db is None:
             return None  # has_audio / decodable decide those
         if facts.rms_db < self.silence_db:
-            return Rejection("silent", f"audio RMS {facts.rms_db:.1f} dBFS < --silence-db {self.silence_db:g}")
+            return Rejection(Status.SILENT, f"audio RMS {facts.rms_db:.1f} dBFS < --silence-db {self.silence_db:g}")
         return None
 
 
@@ -120,10 +121,10 @@ class NotFrozen(ClipFilter):
         if not facts.has_video or facts.frames_sampled == 0:
             return None
         if facts.luma is not None and facts.luma < self.black_luma:
-            return Rejection("frozen", f"black video: brightest sampled frame has mean luma {facts.luma:.1f} "
+            return Rejection(Status.FROZEN, f"black video: brightest sampled frame has mean luma {facts.luma:.1f} "
                                        f"< --black-luma {self.black_luma:g}")
         if facts.frames_sampled >= 2 and facts.motion is not None and facts.motion < self.frozen_threshold:
-            return Rejection("frozen", f"frozen video: largest difference between {facts.frames_sampled} sampled "
+            return Rejection(Status.FROZEN, f"frozen video: largest difference between {facts.frames_sampled} sampled "
                                        f"frames is {facts.motion:.2f} < --frozen-threshold {self.frozen_threshold:g}")
         return None
 

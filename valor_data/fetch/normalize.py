@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ffmpeg
 
+from valor_data.clip import Status
 from valor_data.fetch.failures import ClipFailure, classify, ffmpeg_error_text
 
 
@@ -110,12 +111,12 @@ def normalize(
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=opts.timeout_s,
                               check=False)
     except subprocess.TimeoutExpired:
-        raise ClipFailure("ffmpeg_error", f"ffmpeg did not finish normalising within {opts.timeout_s:g} s") from None
+        raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg did not finish normalising within {opts.timeout_s:g} s") from None
     if proc.returncode != 0:
         text = ffmpeg_error_text(proc.stderr) or f"ffmpeg exited with code {proc.returncode}"
-        reason = classify(text, default="ffmpeg_error")
-        raise ClipFailure(reason if reason == "decode_error" else "ffmpeg_error", text)
+        decodes = classify(text, default=None) is Status.DECODE_ERROR
+        raise ClipFailure(Status.DECODE_ERROR if decodes else Status.FFMPEG_ERROR, text)
     for out in (video_out, audio_out):
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
-            raise ClipFailure("ffmpeg_error", f"ffmpeg wrote no {Path(out).suffix or 'output'} data "
-                                              f"({ffmpeg_error_text(proc.stderr) or 'no message'})")
+            raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg wrote no {Path(out).suffix or 'output'} data "
+                                                   f"({ffmpeg_error_text(proc.stderr) or 'no message'})")

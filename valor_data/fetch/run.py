@@ -9,6 +9,7 @@ Output layout of ``OUT`` (the contract ``shard``, Spark and the demo rely on)::
     OUT/_tasks/{task:05d}.parquet      a finished task's rows: its done-marker, written last, atomically
     OUT/_tasks/{task:05d}.journal/     per-clip rows of an unfinished task ({key}.json), for resuming
     OUT/_work/{task:05d}/              scratch (downloads, temp outputs); deleted when the task finishes
+    OUT/_errors/{task:05d}.log         tracebacks of clips whose status is ``error`` (a bug): kept
 
 Resumability (SIGKILL at any moment): media are written under ``_work`` and renamed into ``clips`` only when
 complete; a clip's journal row is written (tmp + rename) only after its files are in place; the task's
@@ -32,6 +33,7 @@ import shutil
 import signal
 import sys
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from valor_data.atomic import LockBusy, atomic_write_bytes, atomic_write_text, exclusive_lock
-from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
+from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef, Status
 from valor_data.engines.distributor import Distributor, get_distributor
 from valor_data.engines.storage import require_local
 from valor_data.fetch.failures import ClipFailure
@@ -135,6 +137,11 @@ class FetchTask:
         return self.out / "_work" / self.name
 
     @property
+    def error_log(self) -> Path:
+        """Tracebacks of this task's unexpected errors (status ``error``): kept after the run."""
+        return self.out / "_errors" / f"{self.name}.log"
+
+    @property
     def lock_path(self) -> Path:
         return self.out / "_tasks" / f"{self.name}.lock"
 
@@ -185,7 +192,7 @@ def _row(clip: ClipRef) -> dict:
 def bad_row(bad: BadRow) -> dict:
     """The manifest row of a malformed input row: no key, status invalid_id, message 'file:line: why'."""
     return {**{name: None for name in MANIFEST_SCHEMA.names}, "clip_id": bad.raw, "labels": [], "captions": [],
-            "source": bad.where, "status": "invalid_id", "message": f"{bad.where}: {bad.message}", "attempts": 0}
+            "source": bad.where, "status": Status.INVALID_ID, "message": f"{bad.where}: {bad.message}", "attempts": 0}
 
 
 def _fail(row: dict, failure: ClipFailure) -> dict:
@@ -242,8 +249,22 @@ def download_clip(clip: ClipRef, task: FetchTask, source: Source) -> Downloaded:
     except ClipFailure as failure:
         return Downloaded(clip, None, failure, getattr(failure, "attempts", 1), round(time.monotonic() - started, 3))
     except Exception as e:  # a bug or an environment problem: recorded, the task goes on
-        return Downloaded(clip, None, ClipFailure("error", f"{type(e).__name__}: {e}"), 1,
-                          round(time.monotonic() - started, 3))
+        return Downloaded(clip, None, unexpected_error(task, clip, e), 1, round(time.monotonic() - started, 3))
+
+
+def unexpected_error(task: FetchTask, clip: ClipRef, exc: Exception) -> ClipFailure:
+    """Status ``error`` for an exception nobody classified (a bug, a full disk): the message names the
+    exception and where it was raised, the whole traceback goes to the task's ``_errors/`` log."""
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    at = f" at {Path(where[0].filename).name}:{where[0].lineno} in {where[0].name}" if where else ""
+    log = task.error_log
+    with contextlib.suppress(OSError):  # the log is a diagnostic: failing to write it loses nothing else
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"=== {clip.clip_id} ({clip.key}) {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+            f.write("".join(traceback.format_exception(exc)))
+    return ClipFailure(Status.ERROR, f"{type(exc).__name__}: {exc}{at} (traceback in "
+                                     f"{log.relative_to(task.out).as_posix()})")
 
 
 def finish_clip(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipFilter]) -> dict:
@@ -261,12 +282,12 @@ def finish_clip(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipF
         try:
             facts = probe_media(segment.path, segment.start, segment.start + segment.duration)
         except ProbeError as e:
-            raise ClipFailure("decode_error", str(e)) from None
+            raise ClipFailure(Status.DECODE_ERROR, str(e)) from None
         probe = facts.to_dict()
         row["probe"] = json.dumps(probe, sort_keys=True)
         max_duration = opts.download.max_duration
         if segment.whole_video and max_duration and (facts.source_duration or 0) > max_duration:
-            raise ClipFailure("too_long", f"the video lasts {facts.source_duration:g} s > --max-duration "
+            raise ClipFailure(Status.TOO_LONG, f"the video lasts {facts.source_duration:g} s > --max-duration "
                                           f"{max_duration:g} s")
         rejection = apply_filters(filters, facts)
         if rejection is not None:
@@ -287,7 +308,7 @@ def finish_clip(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipF
     except ClipFailure as failure:
         _fail(row, failure)
     except Exception as e:  # a bug or an environment problem: recorded, the task goes on
-        row["status"], row["message"] = "error", f"{type(e).__name__}: {e}"
+        _fail(row, unexpected_error(task, clip, e))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     row["process_s"] = round(time.monotonic() - processing, 3)

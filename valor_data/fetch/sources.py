@@ -28,7 +28,7 @@ from pathlib import Path
 from string import Formatter
 from typing import Protocol, TypeVar
 
-from valor_data.clip import TRANSIENT_REASONS, YTID_RE, ClipRef
+from valor_data.clip import YTID_RE, ClipRef, Status
 from valor_data.fetch.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
 
 SOURCES = ("youtube", "mirror", "local")
@@ -303,22 +303,22 @@ class YtDlpSource:
                 ff = _read_report(report)
                 if ff and re.search(r"exited with code", message):
                     # yt-dlp only knows ffmpeg failed; ffmpeg's own words say why.
-                    raise ClipFailure(classify(ff, default="network"), f"{message}: {ff}") from None
+                    raise ClipFailure(classify(ff, default=Status.NETWORK), f"{message}: {ff}") from None
                 raise failure_from_exception(e) from None
             except Exception:
                 _YDL_CACHE.pop(repr(self.opts), None)
                 raise
         if rejected:
-            raise ClipFailure("too_long", rejected[0])
+            raise ClipFailure(Status.TOO_LONG, rejected[0])
         path = self._downloaded_file(info, workdir)
         ff = _read_report(report)
-        problem = classify(ff, default="") if ff else ""
-        if problem in TRANSIENT_REASONS:
+        problem = classify(ff, default=None) if ff else None
+        if problem is not None and problem.transient:
             # ffmpeg exits 0 on a body cut short ("Stream ends prematurely"): a partial file is a failure.
             raise ClipFailure(problem, f"ffmpeg: {ff}")
         size = path.stat().st_size
         if self.opts.max_filesize and size >= self.opts.max_filesize:
-            raise ClipFailure("too_large", f"segment reached --max-filesize ({self.opts.max_filesize} bytes)")
+            raise ClipFailure(Status.TOO_LARGE, f"segment reached --max-filesize ({self.opts.max_filesize} bytes)")
         duration = info.get("duration") if isinstance(info, dict) else None
         return Segment(path, 0.0, clip.duration, downloaded_bytes=size, source_duration=duration,
                        notes=logger.warnings[:5])
@@ -332,7 +332,7 @@ class YtDlpSource:
         found = sorted(p for p in workdir.glob("segment.*") if p.suffix not in _SKIP_EXTS)
         if found:
             return found[0]
-        raise ClipFailure("error", "yt-dlp reported success but wrote no file")
+        raise ClipFailure(Status.ERROR, "yt-dlp reported success but wrote no file")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -382,12 +382,12 @@ class LocalSource:
         try:
             path = index_video_dir(self.video_dir).get(clip.ytid)
         except OSError as e:
-            raise ClipFailure("error", f"cannot list --video-dir {self.video_dir}: {e}") from None
+            raise ClipFailure(Status.ERROR, f"cannot list --video-dir {self.video_dir}: {e}") from None
         if path is None:
-            raise ClipFailure("unavailable", f"no file named {clip.ytid}.<ext> in {self.video_dir}")
+            raise ClipFailure(Status.UNAVAILABLE, f"no file named {clip.ytid}.<ext> in {self.video_dir}")
         size = path.stat().st_size
         if self.opts.max_filesize and size > self.opts.max_filesize:
-            raise ClipFailure("too_large", f"{path.name} is {size} bytes > --max-filesize {self.opts.max_filesize}")
+            raise ClipFailure(Status.TOO_LARGE, f"{path.name} is {size} bytes > --max-filesize {self.opts.max_filesize}")
         return Segment(path, clip.start, clip.duration, downloaded_bytes=0, whole_video=True)
 
 
@@ -421,7 +421,7 @@ def retry_transient(
         try:
             return call(attempt), attempt
         except ClipFailure as failure:
-            if failure.reason not in TRANSIENT_REASONS or attempt > retries:
+            if not failure.reason.transient or attempt > retries:
                 failure.attempts = attempt
                 raise
             sleep(backoff(attempt, wait, max_wait))

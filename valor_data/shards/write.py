@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valor_data.atomic import TMP_SUFFIX, LockBusy, exclusive_lock
-from valor_data.clip import MANIFEST_SCHEMA, OK
+from valor_data.clip import MANIFEST_SCHEMA, OK, Status
 from valor_data.engines.distributor import Distributor
 from valor_data.engines.storage import Store, resolve
 
@@ -333,19 +333,24 @@ def marker_name(name: str) -> str:
     return name[: -len(".tar")] + MARKER_SUFFIX
 
 
-def marker_path(out_dir: str | Path, name: str) -> Path:
-    return Path(out_dir) / marker_name(name)
+@dataclass(frozen=True)
+class ShardResult:
+    """What a shard task hands back: its done-marker, or the error that stopped it."""
+
+    shard: str
+    marker: dict | None = None
+    error: str | None = None
 
 
-def write_shard(task: ShardTask) -> dict:
-    """Write one shard and its done-marker; returns the marker dict (or ``{"shard", "error"}``).
+def write_shard(task: ShardTask) -> ShardResult:
+    """Write one shard and its done-marker.
 
     Never raises, so that one bad shard does not stop a process pool; the caller retries or reports.
     """
     try:
-        return _write_shard(task)
+        return ShardResult(task.name, marker=_write_shard(task))
     except Exception as e:  # noqa: BLE001 - reported per shard, rerun retries
-        return {"shard": task.name, "error": f"{type(e).__name__}: {e}"}
+        return ShardResult(task.name, error=f"{type(e).__name__}: {e}")
 
 
 @cache
@@ -604,12 +609,12 @@ def run_tasks(
         by_name = {t.name: t for t in todo}
         retry = []
         for result in runner.map_unordered(write_shard, todo):
-            if "error" in result:
-                failures[result["shard"]] = result["error"]
-                retry.append(by_name[result["shard"]])
+            if result.marker is None:
+                failures[result.shard] = result.error
+                retry.append(by_name[result.shard])
                 continue
-            failures.pop(result["shard"], None)
-            markers[result["shard"]] = result
+            failures.pop(result.shard, None)
+            markers[result.shard] = result.marker
             if progress:
                 progress(1)
         todo = retry
@@ -645,7 +650,7 @@ def write_outputs(out: Store | Path, manifest: pa.Table, plan: Plan, markers: li
     message = manifest.column("message").to_pylist()
     for i, key in enumerate(keys):
         if status[i] == OK and key in plan.missing_media:
-            status[i], message[i] = "error", f"shard: {plan.missing_media[key]}"
+            status[i], message[i] = Status.ERROR, f"shard: {plan.missing_media[key]}"
     updates = {
         "status": pa.array(status, pa.string()),
         "message": pa.array(message, pa.string()),

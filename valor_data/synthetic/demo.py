@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from valor_data.clip import Status
 from valor_data.synthetic import demo_data
 from valor_data.synthetic.mirror import Mirror
 
@@ -105,7 +106,7 @@ class Demo:
         manifest = pq.read_table(fetch_dir / "manifest.parquet").to_pylist()
         got = {row["clip_id"]: row["status"] for row in manifest}
         wrong = {cid: (want, got.get(cid)) for cid, want in self.inputs.expected.items() if got.get(cid) != want}
-        invalid = sum(row["status"] == "invalid_id" for row in manifest)
+        invalid = sum(row["status"] == Status.INVALID_ID for row in manifest)
         if wrong or invalid != self.inputs.invalid_rows:
             raise DemoError(f"step 'fetch': unexpected statuses {wrong} (invalid rows: {invalid})")
         counts = Counter(got.values())
