@@ -64,7 +64,7 @@ def test_auto_task_size_is_kept_for_reruns(tmp_path, source_dir):
 
 
 def test_fetch_config_keeps_no_secrets():
-    from valor_data.fetch.run import FetchOptions
+    from valor_data.fetch.plan import FetchOptions
     from valor_data.fetch.sources import DownloadOptions
 
     run = FetchOptions(download=DownloadOptions(proxy="http://bob:s3cret@proxy:3128",

@@ -94,16 +94,16 @@ def test_an_unexpected_exception_keeps_its_traceback(tmp_path, source_dir, monke
     whole traceback is in OUT/_errors/ (kept after the run), while the other clips carry on."""
     from valor_data.clip import ClipRef
     from valor_data.fetch import DownloadOptions, FetchOptions, run_fetch
-    from valor_data.fetch import run as fetch_run
+    from valor_data.fetch import process as fetch_process
 
-    real = fetch_run.probe_media
+    real = fetch_process.probe_media
 
     def probe_with_a_bug(path, start, end):
         if "frozenFFFF6" in str(path):
             raise KeyError("width")
         return real(path, start, end)
 
-    monkeypatch.setattr(fetch_run, "probe_media", probe_with_a_bug)
+    monkeypatch.setattr(fetch_process, "probe_media", probe_with_a_bug)
     clips = [ClipRef.from_seconds(y, 0.5, 3.5) for y in ("-okAAAAAAA1", "frozenFFFF6")]
     options = FetchOptions(download=DownloadOptions(source="local", video_dir=str(source_dir)))
     summary = run_fetch(clips, [], tmp_path / "out", options)

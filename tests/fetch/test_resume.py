@@ -15,7 +15,9 @@ import pytest
 
 from valor_data.clip import ClipRef
 from valor_data.fetch.filters import build_filters
-from valor_data.fetch.run import FetchOptions, _journal, plan_tasks, process_clip, run_task
+from valor_data.fetch.plan import FetchOptions, plan_tasks
+from valor_data.fetch.process import process_clip
+from valor_data.fetch.run import _journal, run_task
 from valor_data.fetch.sources import DownloadOptions
 
 EXPECTED = {

@@ -143,7 +143,8 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
     from tqdm import tqdm
 
     from valor_data.fetch.normalize import NormalizeOptions
-    from valor_data.fetch.run import FetchBusyError, FetchConfigError, FetchOptions, run_fetch
+    from valor_data.fetch.plan import FetchConfigError, FetchOptions
+    from valor_data.fetch.run import FetchBusyError, run_fetch
     from valor_data.inputs import read_inputs
 
     if shutil.which("ffmpeg") is None:

@@ -6,7 +6,8 @@ and re-encodes it (ffmpeg), and ``failures`` turns any error into one reason of 
 """
 
 from valor_data.fetch.normalize import NormalizeOptions
-from valor_data.fetch.run import FetchOptions, FetchSummary, run_fetch
+from valor_data.fetch.plan import FetchOptions
+from valor_data.fetch.run import FetchSummary, run_fetch
 from valor_data.fetch.sources import DownloadOptions
 
 __all__ = ["DownloadOptions", "FetchOptions", "FetchSummary", "NormalizeOptions", "run_fetch"]

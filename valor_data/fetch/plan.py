@@ -1,0 +1,185 @@
+"""Plan a fetch: the options that shape OUT, the deterministic cut of clips into tasks, and
+``fetch_config.json``, which a rerun must match (same inputs, task size and output-shaping options).
+
+Options and tasks are frozen and picklable: they travel to worker processes and Spark executors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from valor_data.atomic import atomic_write_bytes
+from valor_data.clip import ClipRef
+from valor_data.fetch.filters import DEFAULT_FILTERS, build_filters
+from valor_data.fetch.normalize import NormalizeOptions
+from valor_data.fetch.sources import DownloadOptions
+from valor_data.inputs import BadRow
+
+CONFIG_VERSION = 1
+MAX_AUTO_TASK_SIZE = 100
+
+
+class FetchConfigError(Exception):
+    """OUT was made with options or inputs that differ from this run's."""
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    download: DownloadOptions = field(default_factory=DownloadOptions)
+    normalize: NormalizeOptions = field(default_factory=NormalizeOptions)
+    filters: tuple[str, ...] = DEFAULT_FILTERS
+    thresholds: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        build_filters(self.filters, dict(self.thresholds))  # fail loudly now, not in a worker
+
+    def output_config(self) -> dict:
+        """The options that change what lands in OUT; a rerun must not change them."""
+        d = self.download
+        return {
+            "format": d.format,
+            "max_filesize": d.max_filesize,
+            "max_duration": d.max_duration,
+            "filters": list(self.filters),
+            "thresholds": dict(sorted(self.thresholds)),
+            "normalize": {k: v for k, v in asdict(self.normalize).items() if k != "timeout_s"},
+        }
+
+    def run_config(self) -> dict:
+        """Options that may change between runs (where and how to download), recorded for information;
+        no secrets: the proxy loses its user:password, yt-dlp parameters keep only their names."""
+        d = asdict(self.download)
+        d["ytdlp_params"] = sorted(k for k, _ in self.download.ytdlp_params)
+        if d["proxy"]:
+            d["proxy"] = re.sub(r"//[^/@]*@", "//***@", d["proxy"])
+        for k in ("format", "max_filesize", "max_duration"):
+            d.pop(k)
+        return d
+
+
+@dataclass(frozen=True)
+class FetchTask:
+    """One unit of work, retry and resume: a slice of the sorted clips and where its outputs go."""
+
+    index: int
+    out_dir: str
+    clips: tuple[ClipRef, ...]
+    options: FetchOptions
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:05d}"
+
+    @property
+    def out(self) -> Path:
+        return Path(self.out_dir)
+
+    @property
+    def part_path(self) -> Path:
+        return self.out / "_tasks" / f"{self.name}.parquet"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.out / "_tasks" / f"{self.name}.journal"
+
+    @property
+    def clip_dir(self) -> Path:
+        return self.out / "clips" / self.name
+
+    @property
+    def work_dir(self) -> Path:
+        return self.out / "_work" / self.name
+
+    @property
+    def error_log(self) -> Path:
+        """Tracebacks of this task's unexpected errors (status ``error``): kept after the run."""
+        return self.out / "_errors" / f"{self.name}.log"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.out / "_tasks" / f"{self.name}.lock"
+
+    def media_paths(self, clip: ClipRef) -> tuple[str, str]:
+        """Video and audio paths relative to OUT (POSIX separators, as stored in the manifest)."""
+        return f"clips/{self.name}/{clip.key}.mp4", f"clips/{self.name}/{clip.key}.flac"
+
+
+@dataclass
+class TaskResult:
+    index: int
+    clips: int
+    counts: dict[str, int]
+    resumed: int = 0  # clips taken over from an interrupted run's journal
+    already_done: bool = False
+    seconds: float = 0.0
+
+
+def auto_task_size(n_clips: int, workers: int = 4) -> int:
+    """About four tasks per worker (balance) of several clips each (downloads prefetched within a task),
+    at most 100 clips per task. Chosen on the first run and kept in fetch_config.json for the reruns."""
+    return max(1, min(MAX_AUTO_TASK_SIZE, math.ceil(n_clips / (4 * max(1, workers)))))
+
+
+def plan_tasks(clips: Iterable[ClipRef], out_dir: str | os.PathLike, options: FetchOptions,
+               task_size: int) -> list[FetchTask]:
+    """Sort the clips (ytid, start, end) and cut them into tasks of ``task_size``: deterministic."""
+    ordered = sorted(clips)
+    out = str(Path(out_dir).resolve())
+    return [FetchTask(i, out, tuple(ordered[o:o + task_size]), options)
+            for i, o in enumerate(range(0, len(ordered), task_size))]
+
+
+def input_fingerprint(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow]) -> str:
+    h = hashlib.sha256()
+    for c in sorted(clips):
+        h.update(json.dumps([c.key, list(c.labels), list(c.captions)]).encode())
+    for b in bad_rows:
+        h.update(json.dumps([b.raw, b.message]).encode())
+    return h.hexdigest()
+
+
+def stored_task_size(out_dir: Path) -> int | None:
+    try:
+        return int(json.loads((out_dir / "fetch_config.json").read_text())["task_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_config(out_dir: Path, config: dict) -> None:
+    """Write ``fetch_config.json`` on the first run; on a rerun refuse any change that alters the outputs."""
+    path = out_dir / "fetch_config.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError as e:
+            raise FetchConfigError(f"{path} is not valid JSON ({e}); remove it only if OUT is empty") from None
+        diffs = []
+        for section in ("inputs", "task_size", "outputs"):
+            if old.get(section) != config[section]:
+                diffs.append(f"{section}: was {json.dumps(old.get(section))}, now {json.dumps(config[section])}")
+        if diffs:
+            raise FetchConfigError(
+                f"{out_dir} holds a fetch with different inputs or options; rerun with the same ones to resume, "
+                f"or choose another --out. Differences: " + "; ".join(diffs))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+
+
+def fetch_config(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow], options: FetchOptions,
+                 task_size: int) -> dict:
+    """What ``fetch_config.json`` records: inputs fingerprint, task size, output-shaping and run options."""
+    return {
+        "version": CONFIG_VERSION,
+        "inputs": {"clips": len(clips), "invalid_rows": len(bad_rows),
+                   "sha256": input_fingerprint(clips, bad_rows)},
+        "task_size": task_size,
+        "outputs": options.output_config(),
+        "run": options.run_config(),
+    }
