@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 from webdataset import tariterators
 
+from valor_data.progress import progress_bar
 from valor_model.data import (
     BadSample,
     ValorLoader,
@@ -153,7 +153,7 @@ class Predictor:
 
     def _batches(self, desc: str):
         loader = self._loader()
-        bar = tqdm(desc=desc, unit="clip", disable=not self.opts.progress, dynamic_ncols=True)
+        bar = progress_bar(desc=desc, unit="clip", disable=not self.opts.progress)
         seen: set[str] = set()
         for batch in loader:
             keep = [i for i, c in enumerate(batch["clip_ids"]) if c not in seen]
@@ -186,13 +186,15 @@ class Predictor:
         media = {k: v.to(self.device) for k, v in cat_features(media_parts).items()}
         sim = np.empty((len(texts), len(clip_ids)), dtype=np.float32)
         bs = self.opts.batch_size
-        for start in tqdm(range(0, len(texts), bs), desc="similarity", unit="batch",
-                          disable=not self.opts.progress, dynamic_ncols=True):
+        bar = progress_bar(total=len(texts), desc="similarity", unit="text", disable=not self.opts.progress)
+        for start in range(0, len(texts), bs):
             tok = {k: v.to(self.device) for k, v in
                    tokenize_captions(self.tokenizer, texts[start : start + bs], self.cfg.max_text_len).items()}
             with self.autocast:
                 text = self.model.encode_text(tok["input_ids"], tok["attention_mask"])
                 sim[start : start + bs] = self.model.similarity(text, media).float().cpu().numpy()
+            bar.update(len(texts[start : start + bs]))
+        bar.close()
         out = Path(self.opts.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, sim=np.ascontiguousarray(sim), text_ids=np.array(text_ids, dtype=str),

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from valor_data.atomic import atomic_path, atomic_write_text
+from valor_data.progress import progress_bar
 from valor_model import distributed as vdist
 from valor_model.data import Position, ValorLoader, count_samples, expand_shards, stream_config_for
 
@@ -406,8 +406,8 @@ class Trainer:
             (self.out / "train_options.json").write_text(json.dumps(_jsonable(asdict(o)), indent=1))
             (self.out / "model_config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
         metrics = MetricsLog(self.out / "metrics.jsonl", enabled=self.dist.is_main)
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
-                   disable=not (o.progress and self.dist.is_main))
+        bar = progress_bar(total=self.total_steps, initial=self.step, desc="train", unit="step",
+                           disable=not (o.progress and self.dist.is_main))
         window = _Window()
         max_epochs = o.epochs if o.epochs is not None else math.inf
         started = time.perf_counter()

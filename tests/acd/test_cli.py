@@ -20,7 +20,7 @@ def run(*args: str, ok: bool = True):
 
 
 def test_acd_json_on_the_valor32k_test_split():
-    out = json.loads(run("acd", "--json", str(valor32k_annotation_path("test"))).output)
+    out = json.loads(run("acd", "--json", str(valor32k_annotation_path("test"))).stdout)
     assert out["captions"] == 3_491
     assert out["preset"] == "paper"
     assert 19.5 < out["avg_len"] < 20.5 and 7.0 < out["acd"] < 9.5
@@ -38,7 +38,7 @@ def test_acd_several_files_per_caption_parquet_and_table(tmp_path):
     out = json.loads(
         run(
             "acd", "--json", "--top", "3", str(txt), str(csv), "--per-caption", str(tmp_path / "pc.parquet")
-        ).output
+        ).stdout
     )
     assert (out["captions"], out["words"], out["concepts"]) == (4, 12, 5)  # dog car rain wind "man speaking"
     assert [f["captions"] for f in out["files"]] == [2, 2]
@@ -60,8 +60,8 @@ def test_acd_several_files_per_caption_parquet_and_table(tmp_path):
 def test_acd_presets_change_the_count(tmp_path):
     txt = tmp_path / "a.txt"
     txt.write_text("Bird song: a bird sings a song.\n")
-    every = json.loads(run("acd", "--json", str(txt)).output)["concepts"]
-    longest = json.loads(run("acd", "--json", "--preset", "longest", str(txt)).output)["concepts"]
+    every = json.loads(run("acd", "--json", str(txt)).stdout)["concepts"]
+    longest = json.loads(run("acd", "--json", "--preset", "longest", str(txt)).stdout)["concepts"]
     assert (every, longest) == (5, 3)  # bird song + bird + song, bird, song  vs  bird song, bird, song
     assert "paper:" in run("acd", "--list-presets").output
 
@@ -88,7 +88,7 @@ def test_acd_missing_column_names_the_file(tmp_path):
 
 
 def test_split_from_annotations_json_and_files(tmp_path):
-    out = json.loads(run("split", "--from-annotations", "--json", "--out", str(tmp_path)).output)
+    out = json.loads(run("split", "--from-annotations", "--json", "--out", str(tmp_path)).stdout)
     assert {k: v["clips"] for k, v in out["splits"].items()} == {"train": 25_327, "val": 3_500, "test": 3_491}
     assert len(out["broken_captions"]) == 8
     assert out["leakage"]["audioset_eval_clips_in_train"] == 12_875
@@ -132,7 +132,7 @@ def test_split_with_manifest_captions_and_fractions(tmp_path):
             "--seed",
             "5",
             "--json",
-        ).output
+        ).stdout
     )
     assert out["excluded"]["not ok in the manifest"] == 42_531 - 2_625
     assert out["candidates"] == 2_625 and out["unused"] == 0
@@ -184,7 +184,7 @@ def test_stats_writes_figures_tables_and_acd(tmp_path):
         recs = json.loads(text)[:300]
         (ids / f"desc_{split}.json").write_text(json.dumps(recs))
     out = json.loads(
-        run("stats", "--split-dir", str(ids), "--out", str(tmp_path / "o"), "--top", "12", "--json").output
+        run("stats", "--split-dir", str(ids), "--out", str(tmp_path / "o"), "--top", "12", "--json").stdout
     )
     assert set(out["splits"]) == {"train", "test"}
     assert out["splits"]["train"]["clips"] == 300 and out["splits"]["train"]["acd"] > 3

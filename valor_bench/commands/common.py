@@ -6,13 +6,11 @@ before anything is scored.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import click
 from rich.console import Console
-from tqdm import tqdm
 
 from valor_bench.avc import CaptionMetricError
 from valor_bench.evaluate import Evaluation, evaluate_validated
@@ -25,6 +23,7 @@ from valor_bench.ground_truth import (
 )
 from valor_bench.metrics import TASKS
 from valor_bench.validate import Validation
+from valor_data.progress import progress_bar
 
 SUBMISSION = click.argument("submission", type=click.Path(path_type=Path))
 
@@ -73,8 +72,7 @@ def score(v: Validation, gt: GroundTruth, dsl_scale: float | None, spice: bool |
                 ev = evaluate_validated(v, gt, spice=spice, stage=lambda msg: status.update(msg))
         else:
             rows = v.submission.sim.n_rows if hasattr(v.submission, "sim") else 0
-            with tqdm(total=2 * rows, unit="row", desc="ranking (2 passes)", file=sys.stderr, disable=None,
-                      leave=False) as bar:
+            with progress_bar(total=2 * rows, unit="row", desc="ranking (2 passes)", leave=False) as bar:
                 ev = evaluate_validated(v, gt, dsl_scale=dsl_scale, progress=bar.update)
     except (CaptionMetricError, ValueError) as e:
         raise click.ClickException(str(e)) from None

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from valor_data.captions.acd import PRESETS
+from valor_data.progress import progress_bar
 
 
 def _presets_help() -> str:
@@ -78,8 +79,6 @@ def acd(
         raise click.UsageError("give at least one caption file (or --list-presets)")
     if top_k < 0:
         raise click.UsageError(f"--top must be >= 0, got {top_k}")
-    from tqdm import tqdm
-
     from valor_data.captions.acd import AcdCounts, matcher_for
     from valor_data.captions.readers import CaptionReadError, read_captions
 
@@ -93,9 +92,7 @@ def acd(
     matcher = matcher_for(preset)
     total = sum(len(f.captions) for f in read)
     per_file = []
-    with tqdm(
-        total=total, unit="caption", desc="acd", file=sys.stderr, disable=None, dynamic_ncols=True
-    ) as bar:
+    with progress_bar(total=total, unit="caption", desc="acd") as bar:
         for f in read:
             per_file.append(matcher.count(f.texts, keep_matches=per_caption is not None, progress=bar.update))
     counts = AcdCounts.concat(per_file)

@@ -6,20 +6,20 @@ import json
 import os
 import re
 import shutil
-import sys
 
 import click
+from click.core import ParameterSource
 
+from valor_data.clip import OK
 from valor_data.commands.common import make_distributor, spark_master_option
 from valor_data.engines.distributor import DistributorUnavailable, stop_distributor
 from valor_data.engines.storage import is_url
-from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, thresholds_of
-from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES, DownloadOptions
+from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS
+from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES
 from valor_data.inputs import FORMATS
+from valor_data.progress import progress_bar
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-_THRESHOLD_OPTIONS = {"min_duration": "min_duration", "silence_db": "silence_db",
-                      "frozen_threshold": "frozen_threshold", "black_luma": "black_luma"}
 
 
 class ByteSize(click.ParamType):
@@ -81,7 +81,7 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--url-template", default=None, help="Mirror URL with {ytid}, e.g. 'http://host/{ytid}.mp4'.")
 @click.option("--video-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Directory of full videos named {ytid}.<ext> (--source local).")
-@click.option("--format", "fmt", default=DEFAULT_FORMAT, show_default=True, help="yt-dlp format selector.")
+@click.option("--format", default=DEFAULT_FORMAT, show_default=True, help="yt-dlp format selector.")
 @click.option("--cookies", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Netscape cookies file for yt-dlp (sign-in, age checks).")
 @click.option("--proxy", default=None, help="Proxy URL for yt-dlp and its ffmpeg.")
@@ -97,8 +97,9 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--max-filesize", type=ByteSize(), default=None, help="Largest downloaded segment (e.g. 200M).")
 @click.option("--max-duration", type=click.FloatRange(min=0), default=None,
               help="Skip source videos longer than this many seconds.")
-@click.option("--ytdlp-opts", default=None, help="Extra yt-dlp parameters as a JSON object (expert use).")
-@click.option("--filters", "filter_names", default=",".join(DEFAULT_FILTERS), show_default=True,
+@click.option("--ytdlp-opts", "ytdlp_params", callback=lambda ctx, param, value: _ytdlp_opts(value), default=None, help="Extra yt-dlp parameters as a JSON object (expert use).")
+@click.option("--filters", callback=lambda ctx, param, value: _filters(value), default=",".join(DEFAULT_FILTERS),
+              show_default=True,
               help=f"Comma-separated filters, from: {', '.join(FILTERS)}.")
 @click.option("--min-duration", type=float, default=2.0, show_default=True, help="Shortest clip kept, seconds.")
 @click.option("--silence-db", type=float, default=-60.0, show_default=True,
@@ -129,10 +130,8 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_template, video_dir, fmt, cookies, proxy,
-          rate_limit, sleep_requests, retries, retry_wait, socket_timeout, max_filesize, max_duration, ytdlp_opts,
-          filter_names, min_duration, silence_db, frozen_threshold, black_luma, fps, max_fps, short_side,
-          sample_rate, channels, crf, preset, task_size, workers, distributor, spark_master, progress, as_json):
+def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers, distributor, spark_master,
+          progress, as_json, **flags):
     """Download, filter and normalise the clips listed in INPUT... into OUT.
 
     INPUT is an AudioSet segment CSV, a VALOR annotation JSON or a list of clip ids
@@ -140,9 +139,6 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
     (OUT/clips/<task>/<key>.mp4 + .flac) or a failure reason with the real message. Killing the command
     at any moment and running it again finishes the job.
     """
-    from tqdm import tqdm
-
-    from valor_data.fetch.normalize import NormalizeOptions
     from valor_data.fetch.plan import FetchConfigError, FetchOptions
     from valor_data.fetch.run import FetchBusyError, run_fetch
     from valor_data.inputs import read_inputs
@@ -153,28 +149,9 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
         raise click.UsageError(f"--out {out_dir}: fetch writes media with ffmpeg, so --out must be a local or "
                                "mounted directory (on a cluster: one every executor mounts at the same path); "
                                "`valor-data shard --out` takes fsspec URLs")
-    names = _filters(filter_names)
-    taken = thresholds_of(names)
-    thresholds = {}
-    for opt in _THRESHOLD_OPTIONS:
-        explicit = ctx.get_parameter_source(opt) not in (click.core.ParameterSource.DEFAULT, None)
-        if opt in taken:
-            thresholds[opt] = float(ctx.params[opt])
-        elif explicit:
-            raise click.UsageError(f"--{opt.replace('_', '-')} is set but none of --filters {','.join(names)} uses it")
-    if short_side % 2:
-        raise click.BadParameter(f"{short_side} is odd; H.264 yuv420p needs even sizes", param_hint="--short-side")
+    explicit = {name for name in flags if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
     try:
-        download = DownloadOptions(
-            source=source, url_template=url_template, video_dir=video_dir, format=fmt, cookies=cookies,
-            proxy=proxy, rate_limit=rate_limit, sleep_requests=sleep_requests, socket_timeout=socket_timeout,
-            max_filesize=max_filesize, max_duration=max_duration, retries=retries, retry_wait=retry_wait,
-            ytdlp_params=_ytdlp_opts(ytdlp_opts))
-        options = FetchOptions(
-            download=download,
-            normalize=NormalizeOptions(fps=fps, max_fps=max_fps, short_side=short_side, sample_rate=sample_rate,
-                                       channels=channels, crf=crf, preset=preset),
-            filters=names, thresholds=tuple(sorted(thresholds.items())))
+        options = FetchOptions.from_flags(flags, explicit)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     runner = make_distributor(distributor, workers, spark_master)
@@ -188,14 +165,14 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, source, url_templat
         click.echo(f"warning: ... and {len(inputs_read.bad_rows) - 20} more invalid rows (see the manifest)", err=True)
 
     clips = inputs_read.clips
-    bar = tqdm(total=len(clips), unit="clip", desc="fetch", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(clips), unit="clip", desc="fetch", disable=not progress)
     totals: dict[str, int] = {}
 
     def on_task(result) -> None:
         for status, n in result.counts.items():
             totals[status] = totals.get(status, 0) + n
         bar.update(result.clips)
-        bar.set_postfix(ok=totals.get("ok", 0), failed=sum(totals.values()) - totals.get("ok", 0), refresh=False)
+        bar.set_postfix(ok=totals.get(OK, 0), failed=sum(totals.values()) - totals.get(OK, 0), refresh=False)
 
     try:
         summary = run_fetch(clips, inputs_read.bad_rows, out_dir, options, duplicates=inputs_read.duplicates,

@@ -9,6 +9,7 @@ import click
 
 from valor_data.commands.common import make_distributor, spark_master_option
 from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
+from valor_data.progress import progress_bar
 
 
 @click.command()
@@ -63,8 +64,6 @@ def shard(
     index.parquet, stats.json and manifest.parquet (the fetch manifest with its shard column filled).
     Killed runs resume: run the same command again.
     """
-    from tqdm import tqdm
-
     from valor_data.engines.storage import StorageError
     from valor_data.shards.write import DEFAULT_SHARD_SIZE, ShardError, ShardOptions, run_shard
 
@@ -75,7 +74,7 @@ def shard(
     if workers < 1:
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
     runner = make_distributor(distributor, workers, spark_master)
-    bar = tqdm(total=0, unit="shard", desc="shard", file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=0, unit="shard", desc="shard")
 
     def on_plan(n: int) -> None:
         bar.reset(total=n)

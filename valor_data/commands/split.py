@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
+
+from valor_data.progress import progress_bar
 
 
 def _numbers(text: str | None, kind: type, what: str) -> list | None:
@@ -99,8 +100,6 @@ def split(
 
 
 def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_json) -> None:
-    from tqdm import tqdm
-
     from valor_data.clip import ClipRef
     from valor_data.inputs import read_inputs, read_valor_json
     from valor_data.splits.stratify import (
@@ -144,7 +143,7 @@ def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_
     except ValueError as e:
         dropped = ", ".join(f"{n:,} {k}" for k, n in excluded.items())
         raise click.UsageError(f"{e} (after excluding {dropped})" if dropped else str(e)) from None
-    with tqdm(total=len(clips), unit="clip", desc="split", file=sys.stderr, disable=None) as bar:
+    with progress_bar(total=len(clips), unit="clip", desc="split") as bar:
         result = stratified_split(clips, wanted, seed=seed, progress=bar.update)
     leaks = check_disjoint(result.splits)
     if leaks:  # cannot happen by construction; a guard against regressions

@@ -10,6 +10,7 @@ import click
 
 from valor_data.commands.common import make_distributor, spark_master_option
 from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
+from valor_data.progress import progress_bar
 
 
 @click.command()
@@ -31,8 +32,6 @@ def verify(shard_dir: str, workers: int, distributor: str, spark_master: str | N
 
     Exits 1 with one line per problem, 0 with a short summary when all is well.
     """
-    from tqdm import tqdm
-
     from valor_data.engines.storage import is_url
     from valor_data.shards.verify import verify_dir
 
@@ -44,7 +43,7 @@ def verify(shard_dir: str, workers: int, distributor: str, spark_master: str | N
     if workers < 1:
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
     runner = make_distributor(distributor, workers, spark_master)
-    bar = tqdm(total=0, unit="shard", desc="verify", file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=0, unit="shard", desc="verify")
     try:
         report = verify_dir(shard_dir, runner, workers, progress=bar.update, on_plan=lambda n: bar.reset(total=n))
     except DistributorUnavailable as e:

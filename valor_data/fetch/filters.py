@@ -141,6 +141,9 @@ def thresholds_of(names: Iterable[str]) -> dict[str, object]:
     return out
 
 
+ALL_THRESHOLDS = frozenset(thresholds_of(FILTERS))
+
+
 def build_filters(names: Sequence[str] = DEFAULT_FILTERS, thresholds: Mapping[str, object] | None = None,
                   ) -> list[ClipFilter]:
     """Instantiate filters by name, handing each the thresholds it declares.

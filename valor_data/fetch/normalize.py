@@ -32,8 +32,10 @@ class NormalizeOptions:
     timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
-        if self.short_side < 2 or self.short_side % 2:
-            raise ValueError(f"short side must be an even number of pixels >= 2, got {self.short_side}")
+        if self.short_side < 2:
+            raise ValueError(f"--short-side must be >= 2 pixels, got {self.short_side}")
+        if self.short_side % 2:
+            raise ValueError(f"--short-side {self.short_side} is odd: H.264 yuv420p needs even sizes")
         if self.fps is not None and self.fps <= 0:
             raise ValueError(f"fps must be > 0, got {self.fps}")
         if self.sample_rate <= 0 or self.channels <= 0:

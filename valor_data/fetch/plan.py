@@ -11,13 +11,14 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from valor_data.atomic import atomic_write_bytes
 from valor_data.clip import ClipRef
-from valor_data.fetch.filters import DEFAULT_FILTERS, build_filters
+from valor_data.fetch.filters import ALL_THRESHOLDS, DEFAULT_FILTERS, FILTERS, build_filters, thresholds_of
 from valor_data.fetch.normalize import NormalizeOptions
 from valor_data.fetch.sources import DownloadOptions
 from valor_data.inputs import BadRow
@@ -39,6 +40,32 @@ class FetchOptions:
 
     def __post_init__(self) -> None:
         build_filters(self.filters, dict(self.thresholds))  # fail loudly now, not in a worker
+
+    @classmethod
+    def from_flags(cls, flags: Mapping[str, Any], explicit: Collection[str] = ()) -> FetchOptions:
+        """Options from flat values named like the fields of :class:`DownloadOptions` and
+        :class:`NormalizeOptions`, the filters' thresholds, and ``filters`` (a list of names): the
+        ``valor-data fetch`` flags, each with one name. The thresholds of the chosen filters are kept;
+        one that none of them takes is an error when it was set by the user (named in ``explicit``).
+        Raises ValueError (one line) for unknown names and bad values."""
+        flags = dict(flags)
+        filters = tuple(flags.pop("filters", DEFAULT_FILTERS))
+        unknown = [n for n in filters if n not in FILTERS]
+        if unknown:
+            raise ValueError(f"unknown filter(s) {', '.join(unknown)}; known: {', '.join(FILTERS)}")
+        taken = thresholds_of(filters)
+        thresholds = {}
+        for name in sorted(ALL_THRESHOLDS & flags.keys()):
+            value = flags.pop(name)
+            if name in taken:
+                thresholds[name] = float(value)
+            elif name in explicit:
+                raise ValueError(f"--{name.replace('_', '-')} is set but none of --filters {','.join(filters)} uses it")
+        download = {f.name: flags.pop(f.name) for f in fields(DownloadOptions) if f.name in flags}
+        normalize = {f.name: flags.pop(f.name) for f in fields(NormalizeOptions) if f.name in flags}
+        if flags:
+            raise ValueError(f"unknown fetch option(s): {', '.join(sorted(flags))}")
+        return cls(DownloadOptions(**download), NormalizeOptions(**normalize), filters, tuple(thresholds.items()))
 
     def output_config(self) -> dict:
         """The options that change what lands in OUT; a rerun must not change them."""

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tqdm import tqdm
+from valor_data.progress import progress_bar
 
 COLOURS: dict[str, str] = {
     "red": "0xE02828", "green": "0x28C828", "blue": "0x4068FF",
@@ -227,9 +227,9 @@ def generate(out_dir: str | os.PathLike, n_train: int = 2000, n_test: int = 200,
         os.replace(tmp, videos / f"{spec.ytid}.mp4")
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for _ in tqdm(pool.map(work, todo), total=len(todo), desc="render", unit="clip",
-                      disable=not progress or not todo):
-            pass
+        with progress_bar(total=len(todo), desc="render", unit="clip", disable=not progress or not todo) as bar:
+            for _ in pool.map(work, todo):
+                bar.update(1)
     paths = {"videos": videos}
     for name, specs in (("train", train), ("test", test)):
         paths[f"desc_{name}"] = out / f"desc_{name}.json"
