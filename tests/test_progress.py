@@ -43,6 +43,7 @@ def test_the_bar_on_a_terminal_lines_elsewhere_nothing_when_disabled(monkeypatch
     log = io.StringIO()
     bar = progress_bar(total=2, desc="verify", unit="shard", file=log)
     assert isinstance(bar, LogProgress) and bar.interval == 3600
+    bar.min_final_s = 0
     bar.reset(total=4)
     bar.update(4)
     bar.close()
@@ -52,3 +53,10 @@ def test_the_bar_on_a_terminal_lines_elsewhere_nothing_when_disabled(monkeypatch
     quiet.update(2)
     quiet.close()
     assert log.getvalue().count("\n") == 1
+
+
+def test_a_job_done_within_a_second_prints_nothing():
+    log = io.StringIO()
+    with LogProgress(total=5, desc="acd", file=log, interval=30) as bar:
+        bar.update(5)
+    assert log.getvalue() == ""

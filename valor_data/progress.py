@@ -3,7 +3,7 @@
 On a terminal: tqdm's bar. Off a terminal (CI, ``nohup``, a Spark driver log, a file) a bar redraws as a new
 line at every update - a 200,000-clip fetch wrote ~2,000 bar lines into its log - so there it is replaced
 by one status line every ``VALOR_PROGRESS_INTERVAL`` seconds (default 30), written even when nothing
-finished in between, and a final line::
+finished in between, and a final line (unless the job took under a second)::
 
     fetch: 12,000/200,000 clip (6.0 %), 41.3 clip/s, ok 11,210, failed 790, elapsed 0:04:50, ETA 1:15:52
     fetch: done 200,000/200,000 clip in 1:20:42 (41.3 clip/s), ok 187,000, failed 13,000
@@ -46,11 +46,13 @@ class LogProgress:
     """Status lines at a fixed interval instead of a bar: for logs, where a bar is unreadable."""
 
     def __init__(self, total: int | None = None, desc: str = "", unit: str = "it", initial: int = 0,
-                 file: IO[str] | None = None, interval: float | None = None):
+                 file: IO[str] | None = None, interval: float | None = None, min_final_s: float = 1.0):
         self.total, self.desc, self.unit, self.n = total, desc, unit, initial
         self.file = file or sys.stderr
         self.interval = _interval() if interval is None else interval
         self.postfix: dict[str, Any] = {}
+        self.min_final_s = min_final_s  # a job done sooner needs no progress line: its command's summary says it
+        self._lines = 0
         self._initial = initial
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -79,7 +81,8 @@ class LogProgress:
         self._closed = True
         self._stop.set()
         self._thread.join()
-        self._write(final=True)
+        if self._lines or time.monotonic() - self._started >= self.min_final_s:
+            self._write(final=True)
 
     def __enter__(self) -> LogProgress:
         return self
@@ -109,6 +112,7 @@ class LogProgress:
                 f"elapsed {_clock(elapsed)}{eta}")
 
     def _write(self, final: bool) -> None:
+        self._lines += 1
         try:
             print(self.line(final), file=self.file, flush=True)
         except (OSError, ValueError):  # the log went away (closed pipe, closed file): progress is optional

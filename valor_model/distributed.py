@@ -93,14 +93,6 @@ def gather_objects(obj: Any) -> list[Any]:
     return out
 
 
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    if not (dist.is_available() and dist.is_initialized()):
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
 def parameter_fingerprint(model: torch.nn.Module) -> list[float]:
     """Cheap summary of all parameters (sum, sum of squares, a position-weighted sum) in float64."""
     total, squares, weighted = 0.0, 0.0, 0.0

@@ -107,8 +107,13 @@ def test_missing_and_undecodable_files(tmp_path):
         read_captions(tmp_path / "missing.txt")
     p = tmp_path / "latin1.txt"
     p.write_bytes("caf\xe9 music\n".encode("latin-1"))
-    with pytest.raises(CaptionReadError, match=r"latin1\.txt: not UTF-8"):
+    with pytest.raises(CaptionReadError, match=r"latin1\.txt: not UTF-8 text, no caption decodes"):
         read_captions(p)
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_bytes("rain\n".encode() + "caf\xe9 music\n".encode("latin-1") + "wind\n".encode())
+    read = read_captions(mixed)
+    assert [c.text for c in read.captions] == ["rain", "wind"]
+    assert read.skipped == [(f"{mixed}:2", "not UTF-8 (byte 0xe9 at character 4)")]
     with pytest.raises(CaptionReadError, match="unknown caption format"):
         read_captions(p, fmt="xml")
 

@@ -204,3 +204,32 @@ def test_stats_writes_figures_tables_and_acd(tmp_path):
         .read_text()
         .startswith("| label | clips | train % | test % |")
     )
+
+
+def test_acd_skips_a_line_that_is_not_utf8_and_names_it(tmp_path):
+    """One bad byte in a web-scraped corpus skips that caption, not the file."""
+    caps = tmp_path / "caps.txt"
+    caps.write_bytes(b"A dog barks.\nbad \xff\xfe bytes\nRain falls on a roof.\n")
+    out = json.loads(run("acd", "--json", str(caps)).stdout)
+    assert out["captions"] == 2 and out["skipped"] == 1
+    assert out["skipped_examples"] == [{"where": f"{caps}:2", "why": "not UTF-8 (byte 0xff at character 5)"}]
+    text = run("acd", str(caps))
+    assert f"skipped 1 empty or malformed record(s), e.g. {caps}:2: not UTF-8" in text.output
+    csv = tmp_path / "caps.csv"
+    csv.write_bytes(b"id,caption\na,A dog barks\nb,caf\xe9 noise\n")
+    assert json.loads(run("acd", "--json", str(csv), "--column", "caption").stdout)["skipped"] == 1
+
+
+def test_acd_with_a_concept_file_of_ones_own(tmp_path):
+    caps = tmp_path / "caps.txt"
+    caps.write_text("A dog barks at the Mail-Man.\nThe wind howls.\n")
+    concepts = tmp_path / "mine.txt"
+    concepts.write_text("# my sound vocabulary\nmail man\n\nhowls\nHowls\n")
+    out = json.loads(run("acd", "--json", "--concepts", str(concepts), str(caps)).stdout)
+    assert out["concepts_from"] == str(concepts) and out["concept_count"] == 2
+    assert out["concepts"] == 2 and out["words"] == 10  # "mail-man" is two words under the paper's rules
+    assert {c["concept"] for c in out["top_concepts"]} == {"mail man", "howls"}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    res = run("acd", "--concepts", str(empty), str(caps), ok=False)
+    assert res.exit_code == 1 and f"--concepts {empty}: no concept in it" in res.output

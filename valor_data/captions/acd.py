@@ -25,6 +25,7 @@ captions at once: words are separated by single spaces and every concept is stor
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,7 +34,7 @@ from typing import Literal
 import ahocorasick
 import numpy as np
 
-from valor_data.captions.concepts import ConceptOptions, ConceptSet, derive_concepts
+from valor_data.captions.concepts import ConceptOptions, ConceptSet, concepts_from_file, derive_concepts
 from valor_data.captions.textnorm import normalize_block, words
 
 CountMode = Literal["every", "once", "longest", "words"]
@@ -334,6 +335,13 @@ def matcher_for(preset: str = "paper") -> ConceptMatcher:
     """The (cached) matcher of a named preset."""
     p = resolve_preset(preset)
     return ConceptMatcher(derive_concepts(p.concepts), p.count)
+
+
+def matcher_from_file(path: str | os.PathLike, preset: str = "paper") -> ConceptMatcher:
+    """A matcher over the user's own concepts (``acd --concepts FILE``), with ``preset``'s text
+    normalisation, plural forms and counting rule."""
+    p = resolve_preset(preset)
+    return ConceptMatcher(concepts_from_file(path, p.concepts), p.count)
 
 
 def acd_of(captions: Iterable[str], preset: str = "paper") -> AcdCounts:

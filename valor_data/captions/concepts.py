@@ -30,9 +30,11 @@ the paper's wording:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from valor_data.captions.textnorm import PunctMode, normalize
@@ -154,12 +156,6 @@ def derive_concepts(options: ConceptOptions | None = None, ontology: Ontology | 
     return ConceptSet(concepts, {c: tuple(m) for c, m in mids.items()}, pieces, forms, options)
 
 
-def concept_names(concept_set: ConceptSet, ontology: Ontology | None = None) -> dict[str, list[str]]:
-    """Concept → the display names of the classes it came from (for reports)."""
-    ontology = ontology or load_ontology()
-    return {c: [ontology.name(m) for m in mids] for c, mids in concept_set.mids.items()}
-
-
 def count_table(ontology: Ontology | None = None) -> list[dict[str, object]]:
     """Pieces and unique concepts for every split mode (documents the 727/724 and 758/738 figures)."""
     rows = []
@@ -172,3 +168,23 @@ def count_table(ontology: Ontology | None = None) -> list[dict[str, object]]:
 def parse_concept_file(lines: Iterable[str]) -> list[str]:
     """A user-supplied concept list: one concept per line, ``#`` comments and blank lines skipped."""
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def concepts_from_file(path: str | os.PathLike, options: ConceptOptions | None = None) -> ConceptSet:
+    """The concepts listed in a user's file (``acd --concepts FILE``), normalised like captions with
+    ``options.punct`` and de-duplicated; they come from no AudioSet class, so ``mids`` are empty.
+    Raises ValueError naming the file when it is unreadable or lists no concept."""
+    options = options or ConceptOptions()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--concepts {path}: cannot read it ({e})") from None
+    raw = parse_concept_file(lines)
+    concepts = tuple(dict.fromkeys(c for c in (normalize(r, options.punct) for r in raw) if c))
+    if not concepts:
+        raise ValueError(f"--concepts {path}: no concept in it (one per line; '#' starts a comment)")
+    forms = {c: c for c in concepts}
+    if options.plurals:
+        for c in concepts:
+            forms.setdefault(plural(c), c)
+    return ConceptSet(concepts, {c: () for c in concepts}, len(raw), forms, options)

@@ -89,6 +89,7 @@ def read_captions(
         else:
             items = _text_items(path)
         for rid, text, problem in items:
+            problem = problem or _not_utf8(text)
             if problem or not text.strip():
                 out.skipped.append((f"{path}:{rid}", problem or "empty caption"))
                 continue
@@ -97,14 +98,25 @@ def read_captions(
         raise CaptionReadError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise CaptionReadError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not out.captions and out.skipped and all(why.startswith("not UTF-8") for _, why in out.skipped):
+        where, why = out.skipped[0]
+        raise CaptionReadError(f"{path}: not UTF-8 text, no caption decodes (first: {where}: {why})")
     return out
 
 
 Item = tuple[str, str, str]  # (record id, caption, problem or "")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, kept by errors="surrogateescape"
+
+
+def _not_utf8(text: str) -> str:
+    """Why a caption read with ``surrogateescape`` is not UTF-8 text, or "": one bad byte in a web-scraped
+    corpus of a million lines skips that caption, not the file."""
+    m = _UNDECODABLE.search(text)
+    return f"not UTF-8 (byte 0x{ord(m.group()) - 0xDC00:02x} at character {m.start() + 1})" if m else ""
 
 
 def _text_items(path: Path) -> Iterator[Item]:
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8", errors="surrogateescape") as f:
         for n, line in enumerate(f, 1):
             if line.strip():
                 yield str(n), line.rstrip("\r\n"), ""
@@ -113,7 +125,7 @@ def _text_items(path: Path) -> Iterator[Item]:
 def _load_json(path: Path) -> list[tuple[str, object]]:
     if path.suffix.lower() == ".jsonl":
         recs = []
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8", errors="surrogateescape") as f:
             for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -123,7 +135,7 @@ def _load_json(path: Path) -> list[tuple[str, object]]:
                     raise CaptionReadError(f"{path}:{n}: invalid JSON line ({e.msg})") from None
         return recs
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8", errors="surrogateescape") as f:
             data = json.load(f)
     except json.JSONDecodeError as e:
         raise CaptionReadError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
@@ -177,7 +189,7 @@ def _json_items(path: Path, field: str | None) -> Iterator[Item]:
 
 def _table_items(path: Path, columns: Sequence[str] | None, header: bool) -> Iterator[Item]:
     tsv = path.suffix.lower() == ".tsv"
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as f:
         reader = (
             csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             if tsv

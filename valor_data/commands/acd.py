@@ -51,6 +51,13 @@ def _presets_help() -> str:
 @click.option(
     "--top", "top_k", type=int, default=10, show_default=True, help="Most frequent concepts to list."
 )
+@click.option(
+    "--concepts",
+    "concepts_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Your own audio concepts, one per line ('#' comments), instead of the AudioSet-derived set; "
+    "normalised and counted by --preset's rules.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures for all files together as JSON.")
 @click.option("--list-presets", is_flag=True, help="Describe every preset and exit.")
 def acd(
@@ -62,6 +69,7 @@ def acd(
     fmt: str | None,
     per_caption: Path | None,
     top_k: int,
+    concepts_file: Path | None,
     as_json: bool,
     list_presets: bool,
 ) -> None:
@@ -79,7 +87,7 @@ def acd(
         raise click.UsageError("give at least one caption file (or --list-presets)")
     if top_k < 0:
         raise click.UsageError(f"--top must be >= 0, got {top_k}")
-    from valor_data.captions.acd import AcdCounts, matcher_for
+    from valor_data.captions.acd import AcdCounts, matcher_for, matcher_from_file
     from valor_data.captions.readers import CaptionReadError, read_captions
 
     try:
@@ -89,7 +97,10 @@ def acd(
         ]
     except CaptionReadError as e:
         raise click.ClickException(str(e)) from None
-    matcher = matcher_for(preset)
+    try:
+        matcher = matcher_from_file(concepts_file, preset) if concepts_file else matcher_for(preset)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     total = sum(len(f.captions) for f in read)
     per_file = []
     with progress_bar(total=total, unit="caption", desc="acd") as bar:
@@ -104,6 +115,8 @@ def acd(
         out = {
             **counts.summary(top_k),
             "preset": preset,
+            "concepts_from": str(concepts_file) if concepts_file else "audioset-ontology",
+            "concept_count": len(matcher.concepts),
             "skipped": len(skipped),
             "skipped_examples": skipped[:10],
         }

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import click
 
-from valor_data.engines.distributor import Distributor, DistributorUnavailable, get_distributor
+from valor_data.engines.distributor import (
+    Distributor,
+    DistributorUnavailable,
+    get_distributor,
+    stop_distributor,
+)
 
 SPARK_MASTER_HELP = (
     "Spark master URL for --distributor spark (spark://HOST:7077, yarn, k8s://..., local[8]); default: the "
@@ -18,14 +24,17 @@ def spark_master_option(command: Callable) -> Callable:
     return click.option("--spark-master", metavar="URL", default=None, help=SPARK_MASTER_HELP)(command)
 
 
-def make_distributor(name: str, workers: int, spark_master: str | None) -> Distributor:
-    """Build the distributor the user asked for; a bad combination or a missing Spark/Java is one line."""
-    if spark_master and name != "spark":
-        raise click.UsageError(f"--spark-master is only used with --distributor spark (not {name})")
-    options = {"master": spark_master} if name == "spark" else {}
+@contextlib.contextmanager
+def running_distributor(name: str, workers: int, spark_master: str | None) -> Iterator[Distributor]:
+    """The distributor the user asked for, for the length of a command, then stopped (a Spark session it
+    started ends with it). A bad combination or a missing Spark/Java is one line."""
     try:
-        return get_distributor(name, workers, **options)
+        distributor = get_distributor(name, workers, master=spark_master)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     except DistributorUnavailable as e:
         raise click.ClickException(str(e)) from None
+    try:
+        yield distributor
+    finally:
+        stop_distributor(distributor)

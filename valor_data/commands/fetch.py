@@ -11,8 +11,8 @@ import click
 from click.core import ParameterSource
 
 from valor_data.clip import OK
-from valor_data.commands.common import make_distributor, spark_master_option
-from valor_data.engines.distributor import DistributorUnavailable, stop_distributor
+from valor_data.commands.common import running_distributor, spark_master_option
+from valor_data.engines.distributor import DistributorUnavailable
 from valor_data.engines.storage import is_url
 from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS
 from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES
@@ -154,7 +154,6 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
         options = FetchOptions.from_flags(flags, explicit)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    runner = make_distributor(distributor, workers, spark_master)
     try:
         inputs_read = read_inputs(inputs, input_format)
     except (OSError, ValueError) as e:
@@ -165,7 +164,6 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
         click.echo(f"warning: ... and {len(inputs_read.bad_rows) - 20} more invalid rows (see the manifest)", err=True)
 
     clips = inputs_read.clips
-    bar = progress_bar(total=len(clips), unit="clip", desc="fetch", disable=not progress)
     totals: dict[str, int] = {}
 
     def on_task(result) -> None:
@@ -175,15 +173,16 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
         bar.set_postfix(ok=totals.get(OK, 0), failed=sum(totals.values()) - totals.get(OK, 0), refresh=False)
 
     try:
-        summary = run_fetch(clips, inputs_read.bad_rows, out_dir, options, duplicates=inputs_read.duplicates,
-                            task_size=task_size, distributor=runner, on_task=on_task)
+        with running_distributor(distributor, workers, spark_master) as runner, \
+                progress_bar(total=len(clips), unit="clip", desc="fetch", disable=not progress) as bar:
+            summary = run_fetch(clips, inputs_read.bad_rows, out_dir, options, duplicates=inputs_read.duplicates,
+                                task_size=task_size, distributor=runner, on_task=on_task)
     except (FetchConfigError, FetchBusyError, DistributorUnavailable) as e:
         raise click.ClickException(str(e)) from None
+    except click.ClickException:
+        raise
     except Exception as e:  # a task died (disk full, permissions, a bug): say so, keep what is done
         raise click.ClickException(
             f"fetch stopped: {type(e).__name__}: {e}. Finished clips are kept; rerun the same command to resume."
         ) from e
-    finally:
-        bar.close()
-        stop_distributor(runner)
     _print_summary(summary, as_json)

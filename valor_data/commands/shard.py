@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from valor_data.commands.common import make_distributor, spark_master_option
-from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
+from valor_data.commands.common import running_distributor, spark_master_option
+from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed
 from valor_data.progress import progress_bar
 
 
@@ -73,25 +73,16 @@ def shard(
         shard_size = DEFAULT_SHARD_SIZE
     if workers < 1:
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
-    runner = make_distributor(distributor, workers, spark_master)
-    bar = progress_bar(total=0, unit="shard", desc="shard")
-
-    def on_plan(n: int) -> None:
-        bar.reset(total=n)
-
     try:
         options = ShardOptions(prefix=prefix, shard_size=shard_size, shard_bytes=shard_bytes)
-        summary = run_shard(
-            src_dir, out_dir, options, caption_files, runner, workers, progress=bar.update, on_plan=on_plan,
-            id_files=id_files,
-        )
+        with running_distributor(distributor, workers, spark_master) as runner, \
+                progress_bar(total=0, unit="shard", desc="shard") as bar:
+            summary = run_shard(src_dir, out_dir, options, caption_files, runner, workers, progress=bar.update,
+                                on_plan=lambda n: bar.reset(total=n), id_files=id_files)
     except (ShardError, StorageError, DistributorUnavailable) as e:
         raise click.ClickException(str(e)) from None
     except (TaskFailed, OSError) as e:
         raise click.ClickException(f"shard stopped: {e}. Written shards are kept; rerun the same command.") from None
-    finally:
-        bar.close()
-        stop_distributor(runner)
     if as_json:
         click.echo(json.dumps(summary, indent=1))
     else:

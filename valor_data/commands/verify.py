@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from valor_data.commands.common import make_distributor, spark_master_option
-from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed, stop_distributor
+from valor_data.commands.common import running_distributor, spark_master_option
+from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed
 from valor_data.progress import progress_bar
 
 
@@ -42,17 +42,15 @@ def verify(shard_dir: str, workers: int, distributor: str, spark_master: str | N
         raise click.UsageError(f"SHARDDIR {shard_dir}: no such directory")
     if workers < 1:
         raise click.UsageError(f"--workers must be >= 1, got {workers}")
-    runner = make_distributor(distributor, workers, spark_master)
-    bar = progress_bar(total=0, unit="shard", desc="verify")
     try:
-        report = verify_dir(shard_dir, runner, workers, progress=bar.update, on_plan=lambda n: bar.reset(total=n))
+        with running_distributor(distributor, workers, spark_master) as runner, \
+                progress_bar(total=0, unit="shard", desc="verify") as bar:
+            report = verify_dir(shard_dir, runner, workers, progress=bar.update,
+                                on_plan=lambda n: bar.reset(total=n))
     except DistributorUnavailable as e:
         raise click.ClickException(str(e)) from None
     except TaskFailed as e:
         raise click.ClickException(f"verify stopped: {e}") from None
-    finally:
-        bar.close()
-        stop_distributor(runner)
     s = report.summary
     if as_json:
         click.echo(json.dumps({"ok": report.ok, "problems": report.problems, "summary": s}, indent=1))

@@ -78,19 +78,21 @@ DISTRIBUTORS: dict[str, Callable[..., Distributor]] = {
 }
 
 
-def get_distributor(name: str, workers: int = 2, **options: object) -> Distributor:
-    """Look a distributor up by name; unknown names fail loudly with the known ones listed.
+def get_distributor(distributor: str | Distributor, workers: int = 2, **options: object) -> Distributor:
+    """A distributor by name (unknown names fail loudly with the known ones listed), or an instance
+    (e.g. ``SparkDistributor(master=...)``) as is.
 
-    ``options`` go to the distributor (e.g. ``master=`` for Spark); the others ignore what they don't use.
+    ``options`` go to the named distributor: ``master=`` for Spark, nothing for the others.
     """
-    if name not in DISTRIBUTORS:
-        raise ValueError(f"unknown distributor {name!r}: choose one of {', '.join(sorted(DISTRIBUTORS))}")
-    return DISTRIBUTORS[name](workers=workers, **options)
-
-
-def resolve_distributor(distributor: str | Distributor, workers: int = 2, **options: object) -> Distributor:
-    """A distributor given by name, or an instance (e.g. ``SparkDistributor(master=...)``) as is."""
-    return get_distributor(distributor, workers, **options) if isinstance(distributor, str) else distributor
+    if not isinstance(distributor, str):
+        return distributor
+    if distributor not in DISTRIBUTORS:
+        raise ValueError(f"unknown distributor {distributor!r}: choose one of {', '.join(sorted(DISTRIBUTORS))}")
+    if options.get("master") and distributor != "spark":
+        raise ValueError(f"--spark-master is only used with --distributor spark (not {distributor})")
+    if distributor != "spark":
+        options.pop("master", None)
+    return DISTRIBUTORS[distributor](workers=workers, **options)
 
 
 def stop_distributor(distributor: object) -> None:

@@ -231,7 +231,7 @@ def verify_dir(
     on_plan: Callable[[int], object] | None = None,
 ) -> VerifyReport:
     """Run every check on a shard directory; the report lists problems (empty when all is well)."""
-    from valor_data.engines.distributor import resolve_distributor
+    from valor_data.engines.distributor import get_distributor
 
     root = Path(shard_dir)
     report = VerifyReport()
@@ -262,7 +262,7 @@ def verify_dir(
     if on_plan:
         on_plan(len(checks))
     results = {}
-    for res in resolve_distributor(distributor, workers).map_unordered(check_shard, checks):
+    for res in get_distributor(distributor, workers).map_unordered(check_shard, checks):
         results[res["name"]] = res
         if progress:
             progress(1)

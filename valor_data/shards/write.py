@@ -590,9 +590,9 @@ def run_tasks(
 
     Returns the done-markers by shard name, how many were already done, and the failures by shard name.
     """
-    from valor_data.engines.distributor import resolve_distributor
+    from valor_data.engines.distributor import get_distributor
 
-    runner = resolve_distributor(distributor, workers)
+    runner = get_distributor(distributor, workers)
     markers: dict[str, dict] = {}
     todo = []
     for task in plan.tasks:

@@ -109,11 +109,3 @@ def make_clip(
         raise SyntheticError(f"ffmpeg failed to make a {kind!r} clip: {proc.stderr.strip()[-500:]}")
     return path
 
-
-def make_clips(directory: str | os.PathLike, specs: dict[str, str], **options) -> dict[str, Path]:
-    """Make ``{name}.mp4`` in ``directory`` for every ``name -> kind`` in ``specs``; seeds follow the order."""
-    directory = Path(directory)
-    return {
-        name: make_clip(directory / f"{name}.mp4", kind, seed=i, **options)
-        for i, (name, kind) in enumerate(specs.items())
-    }
