@@ -18,7 +18,15 @@ BERT_BASE_UNCASED_VOCAB_MD5 = "64800d5d8528ce344256daf115d4965e"
 
 
 class WeightsUnavailable(RuntimeError):
-    """Pretrained weights named by a config cannot be loaded (offline, wrong name or directory)."""
+    """Pretrained weights named by a config cannot be loaded (offline, wrong name or directory).
+
+    ``problem`` says which and why; the message adds what to do in Python, and a command line says it in
+    its own spelling (``--override random_init=true``)."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem}; pass a local directory, or random_init=True to build the architecture "
+                         "without weights")
+        self.problem = problem
 
 
 def minilm_dir() -> Path:
@@ -40,10 +48,7 @@ def load_pretrained(cls: Any, name: str, tower: str, **kwargs: Any) -> Any:
         return cls.from_pretrained(resolve(name), **kwargs)
     except OSError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsUnavailable(
-            f"cannot load {tower} weights {name!r} ({first}); pass a local directory, or random_init=True "
-            "to build the architecture without weights"
-        ) from e
+        raise WeightsUnavailable(f"cannot load {tower} weights {name!r} ({first})") from e
 
 
 def tokenizer_source(name: str) -> str:

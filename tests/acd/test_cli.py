@@ -233,3 +233,13 @@ def test_acd_with_a_concept_file_of_ones_own(tmp_path):
     empty.write_text("# nothing\n")
     res = run("acd", "--concepts", str(empty), str(caps), ok=False)
     assert res.exit_code == 1 and f"--concepts {empty}: no concept in it" in res.output
+
+
+def test_split_of_only_malformed_rows_says_what_was_read_first(tmp_path):
+    csv = tmp_path / "s.csv"
+    csv.write_text('badrow, 0.000, 10.000, "/m/09x0r"\nx, 1, 2, "/m/09x0r"\n')
+    res = run("split", str(csv), "--out", str(tmp_path / "d"), ok=False)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert f"warning: {csv}:1: invalid YouTube id 'badrow'" in res.output
+    assert (f"sizes ask for 32000 clips but only 0 candidates are available (read 2 rows: 0 clips, "
+            f"2 malformed (first: {csv}:1: invalid YouTube id 'badrow'") in res.output

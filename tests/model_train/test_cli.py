@@ -84,3 +84,16 @@ def test_cli_subprocesses_train_predict_validate(shards, tmp_path, cli):
                                capture_output=True, text=True, check=False)
         assert bench.returncode == 0, bench.stdout + bench.stderr
         assert json.loads(bench.stdout)["metrics"]
+
+
+def test_train_without_the_hub_weights_says_the_cli_spelling(shards, tmp_path, monkeypatch):
+    """Offline, a config naming hub weights ends in one line that names --override random_init=true."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = ["train", "--config", "tiny", "--override", 'vision.weights="valor-test/no-such-model"',
+            "--train-shards", str(shards.train[0].parent), "--out", str(tmp_path / "o"), "--max-steps", "1",
+            "--num-workers", "0", "--no-progress"]
+    res = CliRunner().invoke(main, argv)
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot load vision weights 'valor-test/no-such-model'")
+    assert "--override random_init=true" in lines[0]

@@ -38,3 +38,11 @@ def running_distributor(name: str, workers: int, spark_master: str | None) -> It
         yield distributor
     finally:
         stop_distributor(distributor)
+
+
+def warn_bad_rows(bad_rows, shown: int = 20) -> None:
+    """Say on stderr which input rows were dropped and why (file:line), the first ``shown`` of them."""
+    for bad in bad_rows[:shown]:
+        click.echo(f"warning: {bad.where}: {bad.message}", err=True)
+    if len(bad_rows) > shown:
+        click.echo(f"warning: ... and {len(bad_rows) - shown} more invalid rows", err=True)

@@ -11,7 +11,7 @@ import click
 from click.core import ParameterSource
 
 from valor_data.clip import OK
-from valor_data.commands.common import running_distributor, spark_master_option
+from valor_data.commands.common import running_distributor, spark_master_option, warn_bad_rows
 from valor_data.engines.distributor import DistributorUnavailable
 from valor_data.engines.storage import is_url
 from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS
@@ -158,10 +158,7 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
         inputs_read = read_inputs(inputs, input_format)
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
-    for bad in inputs_read.bad_rows[:20]:
-        click.echo(f"warning: {bad.where}: {bad.message}", err=True)
-    if len(inputs_read.bad_rows) > 20:
-        click.echo(f"warning: ... and {len(inputs_read.bad_rows) - 20} more invalid rows (see the manifest)", err=True)
+    warn_bad_rows(inputs_read.bad_rows)  # each is also a manifest row, status invalid_id
 
     clips = inputs_read.clips
     totals: dict[str, int] = {}

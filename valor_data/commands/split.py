@@ -100,88 +100,27 @@ def split(
 
 
 def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_json) -> None:
-    from valor_data.clip import ClipRef
-    from valor_data.inputs import read_inputs, read_valor_json
-    from valor_data.splits.stratify import (
-        VALOR32K_SIZES,
-        check_disjoint,
-        label_distance,
-        stratified_split,
-        target_sizes,
-        write_split,
-    )
+    from valor_data.commands.common import warn_bad_rows
+    from valor_data.inputs import read_inputs
+    from valor_data.splits.make import SplitError, make_split
 
     try:
         inputs = read_inputs(files)
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
-    clips = inputs.clips
-    excluded: dict[str, int] = {}
-    if manifest is not None:
-        ok = _ok_clip_ids(manifest)
-        kept = [c for c in clips if c.clip_id in ok]
-        excluded["not ok in the manifest"] = len(clips) - len(kept)
-        clips = kept
-    captions = None
-    if caption_files:
-        captions = {}
-        for path in caption_files:
-            try:
-                for item in read_valor_json(path):
-                    if isinstance(item, ClipRef) and item.captions:
-                        captions.setdefault(item.key, item.captions)
-            except (OSError, ValueError) as e:
-                raise click.ClickException(f"{path}: {e}") from None
-        kept = [c for c in clips if c.key in captions]
-        excluded["no caption"] = len(clips) - len(kept)
-        clips = kept
+    warn_bad_rows(inputs.bad_rows)
     try:
-        if fractions:
-            wanted = target_sizes(len(clips), fractions=_numbers(fractions, float, "--fractions"))
-        else:
-            wanted = target_sizes(len(clips), sizes=_numbers(sizes, int, "--sizes") or list(VALOR32K_SIZES))
-    except ValueError as e:
-        dropped = ", ".join(f"{n:,} {k}" for k, n in excluded.items())
-        raise click.UsageError(f"{e} (after excluding {dropped})" if dropped else str(e)) from None
-    with progress_bar(total=len(clips), unit="clip", desc="split") as bar:
-        result = stratified_split(clips, wanted, seed=seed, progress=bar.update)
-    leaks = check_disjoint(result.splits)
-    if leaks:  # cannot happen by construction; a guard against regressions
-        raise click.ClickException(f"internal error: YouTube ids in several splits: {list(leaks)[:5]}")
-    written = write_split(result.splits, out, captions)
-    summary = {
-        "inputs": [str(f) for f in files],
-        "candidates": len(clips),
-        "bad_rows": len(inputs.bad_rows),
-        "duplicate_rows": inputs.duplicates,
-        "excluded": excluded,
-        "seed": seed,
-        "sizes": {n: len(v) for n, v in result.splits.items()},
-        "unused": len(result.unused),
-        "ytids": {n: len({c.ytid for c in v}) for n, v in result.splits.items()},
-        "label_distance": label_distance(result.splits, clips),
-        "written": [str(p) for p in written],
-    }
-    (out / "split_report.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        with progress_bar(total=len(inputs.clips), unit="clip", desc="split") as bar:
+            summary = make_split(files, out, manifest=manifest, caption_files=caption_files, seed=seed,
+                                 sizes=_numbers(sizes, int, "--sizes"),
+                                 fractions=_numbers(fractions, float, "--fractions"),
+                                 progress=bar.update, inputs=inputs)
+    except SplitError as e:
+        raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(summary, indent=1))
         return
     _print_split_summary(summary)
-
-
-def _ok_clip_ids(manifest: Path) -> set[str]:
-    import pyarrow.parquet as pq
-
-    from valor_data.clip import OK
-
-    try:
-        table = pq.read_table(manifest, columns=["clip_id", "status"])
-    except Exception as e:  # pyarrow raises several types for a bad parquet / missing column
-        raise click.ClickException(
-            f"{manifest}: not a fetch manifest with clip_id and status columns ({e})"
-        ) from None
-    ids, statuses = table.column("clip_id").to_pylist(), table.column("status").to_pylist()
-    return {i for i, s in zip(ids, statuses, strict=True) if s == OK}
 
 
 def _print_split_summary(s: dict) -> None:
@@ -203,48 +142,16 @@ def _print_split_summary(s: dict) -> None:
 
 
 def _from_annotations(files, out, segment_files, as_json) -> None:
-    from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
-    from valor_data.splits.audit import audit, load_splits, segment_index
-    from valor_data.splits.stratify import write_split
+    from valor_data.splits.audit import audit_files
 
-    files = files or tuple(valor32k_annotation_path(s) for s in VALOR32K_SPLITS)
-    segments = segment_index(segment_files or audioset_segments_paths())
     try:
-        loaded = load_splits(files, segments)
+        report = audit_files(files, out, segment_files)
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
-    report = audit(loaded)
-    if out is not None:
-        written = write_split(loaded.splits, out)
-        _write_labels(out / "labels.csv", loaded)
-        (out / "audit.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-        report["written"] = [str(p) for p in written] + [str(out / "labels.csv"), str(out / "audit.json")]
     if as_json:
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
         return
     _print_audit(report)
-
-
-def _write_labels(path: Path, loaded) -> None:
-    import csv
-
-    from valor_data.ontology import load_ontology
-
-    onto = load_ontology()
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["split", "clip_id", "audioset_source", "labels", "label_names"])
-        for name, clips in loaded.splits.items():
-            for c in clips:
-                w.writerow(
-                    [
-                        name,
-                        c.clip_id,
-                        loaded.sources.get(c.key, ""),
-                        ",".join(c.labels),
-                        ";".join(onto.name(m) for m in c.labels),
-                    ]
-                )
 
 
 def _print_audit(r: dict) -> None:

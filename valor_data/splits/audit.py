@@ -160,3 +160,59 @@ def audit(loaded: LoadedSplits, examples: int = 10) -> dict:
     report["label_distance"] = label_distance(splits)
     report["bad_rows"] = [{"where": b.where, "message": b.message} for b in loaded.bad_rows]
     return report
+
+
+def audit_files(files: Sequence[str | Path] = (), out: str | Path | None = None,
+                segment_files: Sequence[str | Path] = ()) -> dict:
+    """``valor-data split --from-annotations``: load an existing split (default: the shipped VALOR-32K
+    annotations), join AudioSet labels (default: the shipped segment lists), audit it, and write the id
+    lists, ``labels.csv`` and ``audit.json`` to ``out`` when given. Returns the report."""
+    import json
+
+    from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
+    from valor_data.splits.stratify import write_split
+
+    files = files or tuple(valor32k_annotation_path(s) for s in VALOR32K_SPLITS)
+    loaded = load_splits(files, segment_index(segment_files or audioset_segments_paths()))
+    report = audit(loaded)
+    if out is not None:
+        out = Path(out)
+        written = write_split(loaded.splits, out)
+        write_labels(out / "labels.csv", loaded)
+        (out / "audit.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        report["written"] = [str(p) for p in written] + [str(out / "labels.csv"), str(out / "audit.json")]
+    return report
+
+
+def write_labels(path: Path, loaded: LoadedSplits) -> None:
+    """One row per clip: split, clip id, its AudioSet segment list, label mids and names."""
+    import csv
+
+    from valor_data.ontology import load_ontology
+
+    onto = load_ontology()
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["split", "clip_id", "audioset_source", "labels", "label_names"])
+        for name, clips in loaded.splits.items():
+            for c in clips:
+                w.writerow([name, c.clip_id, loaded.sources.get(c.key, ""), ",".join(c.labels),
+                            ";".join(onto.name(m) for m in c.labels)])
+
+
+SPLIT_FILE_PATTERNS = ("desc_{}.json", "{}_ids.txt")
+
+
+def split_files_in(split_dir: str | Path) -> list[Path]:
+    """The split files of a folder written by ``valor-data split``: desc_{split}.json, else {split}_ids.txt."""
+    split_dir = Path(split_dir)
+    found = []
+    for split in ("train", "val", "test"):
+        for pattern in SPLIT_FILE_PATTERNS:
+            path = split_dir / pattern.format(split)
+            if path.is_file():
+                found.append(path)
+                break
+    if not found:
+        raise ValueError(f"{split_dir}: no desc_{{split}}.json or {{split}}_ids.txt files")
+    return found

@@ -8,6 +8,7 @@ shares do not sum to 100). Figures use matplotlib's Agg backend (no display need
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,3 +140,54 @@ def plot_caption_lengths(lengths: Mapping[str, np.ndarray], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def split_stats(files: Sequence[str | Path], out: str | Path, segment_files: Sequence[str | Path] = (),
+                top: int = 30, preset: str = "paper") -> dict:
+    """``valor-data stats``: per split of ``files`` (default: the shipped VALOR-32K annotations) the label
+    distribution (figure + tables), the caption-length histogram and ACD; writes them and ``stats.json``
+    to ``out`` and returns that summary (``written`` lists every file)."""
+    from valor_data.captions.acd import PRESETS, matcher_for
+    from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
+    from valor_data.splits.audit import load_splits, segment_index
+
+    if top < 1:
+        raise ValueError(f"--top must be >= 1, got {top}")
+    files = tuple(files) or tuple(valor32k_annotation_path(s) for s in VALOR32K_SPLITS)
+    loaded = load_splits(files, segment_index(segment_files or audioset_segments_paths()))
+    splits = loaded.splits
+    names = list(splits)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = label_table(splits)
+    written = write_label_tables(rows, names, out)
+    written.append(plot_label_distribution(rows, names, out / "label_distribution.png", top))
+    lengths = caption_lengths(splits, PRESETS[preset].concepts.punct)
+    matcher = matcher_for(preset)
+    per_split = {}
+    for name, clips in splits.items():
+        caps = [cap for c in clips for cap in c.captions]
+        acd = matcher.count(caps).summary(5) if caps else {}
+        per_split[name] = {
+            "file": loaded.files[name],
+            "clips": len(clips),
+            "labelled": sum(1 for c in clips if c.labels),
+            "labels": len({x for c in clips for x in c.labels}),
+            "captions": len(caps),
+            "acd": acd.get("acd"),
+            "avg_len": acd.get("avg_len"),
+            "with_concept": acd.get("with_concept"),
+            "median_len": float(np.median(lengths[name])) if len(lengths[name]) else None,
+        }
+    if any(len(v) for v in lengths.values()):
+        written.append(plot_caption_lengths(lengths, out / "caption_length.png"))
+    summary = {
+        "preset": preset,
+        "splits": per_split,
+        "top_labels": [{"mid": r.mid, "name": r.name, "clips": r.pool,
+                        "share_pct": {k: round(v, 3) for k, v in r.shares.items()}} for r in rows[:top]],
+        "written": [str(p) for p in written],
+    }
+    (out / "stats.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    summary["written"].append(str(out / "stats.json"))
+    return summary

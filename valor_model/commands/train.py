@@ -57,6 +57,7 @@ def train(config: str, train_shards: str, val_shards: str | None, out: str, batc
     setup_logging()
     from valor_model.data import ShardSpecError
     from valor_model.factory import get_config
+    from valor_model.hub import WeightsUnavailable
     from valor_model.train import TrainError, TrainOptions
     from valor_model.train import train as run_train
 
@@ -81,6 +82,10 @@ def train(config: str, train_shards: str, val_shards: str | None, out: str, batc
         raise click.ClickException(f"--train-shards/--val-shards: {exc}") from None
     except (TrainError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
+    except WeightsUnavailable as exc:
+        raise click.ClickException(
+            f"{exc.problem}; to build the architecture without weights (offline): --override random_init=true; "
+            "or point the config (or --text-weights) at a local directory") from None
     if int(os.environ.get("RANK", "0")) == 0:
         if as_json:
             click.echo(json.dumps(summary))
