@@ -110,7 +110,7 @@ def test_missing_and_undecodable_files(tmp_path):
     with pytest.raises(CaptionReadError, match=r"latin1\.txt: not UTF-8 text, no caption decodes"):
         read_captions(p)
     mixed = tmp_path / "mixed.txt"
-    mixed.write_bytes("rain\n".encode() + "caf\xe9 music\n".encode("latin-1") + "wind\n".encode())
+    mixed.write_bytes(b"rain\n" + "caf\xe9 music\n".encode("latin-1") + b"wind\n")
     read = read_captions(mixed)
     assert [c.text for c in read.captions] == ["rain", "wind"]
     assert read.skipped == [(f"{mixed}:2", "not UTF-8 (byte 0xe9 at character 4)")]
