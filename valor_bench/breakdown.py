@@ -42,9 +42,13 @@ def label_columns(video_ids: list[str], gt: GroundTruth) -> dict[str, list[list[
     return {"labels": labels, "label_names": names, "top_level": tops}
 
 
-def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
+def write_parquet(frame: pd.DataFrame, path: str | Path, attrs: dict | None = None) -> Path:
+    """Write ``frame``; ``attrs`` (e.g. the result's coverage) travel in the file as ``DataFrame.attrs``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if attrs:
+        frame = frame.copy(deep=False)
+        frame.attrs = {**frame.attrs, **attrs}
     frame.to_parquet(path, index=False)
     return path
 

@@ -4,7 +4,8 @@
 from valor_bench import __version__
 from valor_data.lazycli import lazy_group
 
-main = lazy_group("valor-bench", __version__, "valor_bench", ["validate", "evaluate", "submit", "leaderboard"],
+main = lazy_group("valor-bench", __version__, "valor_bench", ["validate", "evaluate", "submit", "leaderboard",
+                                                          "availability"],
                   "Validate, evaluate and rank submissions to the AVR and AVC benchmarks.")
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ VALOR-format ``[{"video_id", "desc"}]`` JSON or JSONL: a user's own dataset, the
 taken as given (they need not be AudioSet clip ids); clips whose id *is* an AudioSet clip id get the
 labels of the shipped AudioSet segment lists, which the per-class breakdown uses.
 
+``available=`` restricts the ground truth to the clips a user has (``--available FILE``, see
+``coverage.py``): queries, gallery and references all shrink to those clips, and ``coverage`` says how many
+of the split's clips that is.
+
 Text ids (how AVR submissions name a caption): ``{video_id}#{i}`` with ``i`` the 0-based index of the
 caption in the clip's ``desc`` list; for a clip with exactly one caption the bare ``{video_id}`` is
 accepted as well and means ``{video_id}#0``.
@@ -14,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
+from valor_bench.coverage import Availability, AvailabilityError, Coverage, read_availability, restrict
 from valor_data.clip import ClipRef, InvalidClip
 from valor_data.inputs import read_audioset_csv
 from valor_data.resources import audioset_segments_paths, valor32k_annotation_path
@@ -57,6 +62,28 @@ class GroundTruth:
     captions: dict[str, tuple[str, ...]]
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # AudioSet mids, () when unknown
     notes: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None  # None: every clip of the file (set in __post_init__)
+    available_from: str | None = None  # the availability file this ground truth was restricted with
+    excluded: frozenset[str] = frozenset()  # clips of the split that are not available
+
+    def __post_init__(self) -> None:
+        if self.coverage is None:
+            self.coverage = Coverage.full(len(self.video_ids))
+
+    def restricted(self, keep: list[str], coverage: Coverage, *, source: str | None = None,
+                   notes: list[str] | None = None) -> GroundTruth:
+        """This ground truth with only the clips ``keep`` (file order kept); ``sha256`` stays the file's."""
+        have = set(keep)
+        return replace(self, video_ids=[v for v in self.video_ids if v in have],
+                       captions={v: c for v, c in self.captions.items() if v in have},
+                       labels={v: m for v, m in self.labels.items() if v in have},
+                       notes=[*self.notes, *(notes or [])], coverage=coverage, available_from=source,
+                       excluded=frozenset(v for v in self.video_ids if v not in have))
+
+    @property
+    def scope(self) -> str:
+        """What a submission must cover, for messages: the ground truth or the available clips."""
+        return f"the available clips ({Path(self.available_from).name})" if self.available_from else "the ground truth"
 
     @property
     def n_clips(self) -> int:
@@ -88,6 +115,9 @@ class GroundTruth:
         return [v for v in self.video_ids for _ in self.captions[v]]
 
     def describe(self) -> str:
+        if self.coverage.partial:
+            return (f"{self.split} restricted to {self.n_clips:,} available clips of {self.coverage.split_clips:,} "
+                    f"({self.coverage.short()}), {self.n_texts:,} captions")
         return f"{self.split} ({self.n_clips:,} clips, {self.n_texts:,} captions)"
 
 
@@ -165,8 +195,24 @@ def labels_for(video_id: str) -> tuple[str, ...]:
     return audioset_labels().get(key, ())
 
 
-def load_ground_truth(split: str | None = None, annotations: str | Path | None = None) -> GroundTruth:
-    """Load ``--split`` (default ``test``) or ``--annotations``; raises :class:`GroundTruthError`."""
+@cache
+def shipped_split_ids(split: str) -> frozenset[str] | None:
+    """The clip ids of a shipped VALOR-32K split (None when the annotations are not installed)."""
+    try:
+        path = valor32k_annotation_path(split)
+        with path.open(encoding="utf-8") as f:
+            return frozenset(r["video_id"] for r in json.load(f) if isinstance(r, dict) and "video_id" in r)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def load_ground_truth(split: str | None = None, annotations: str | Path | None = None, *,
+                      available: str | Path | Availability | None = None) -> GroundTruth:
+    """Load ``--split`` (default ``test``) or ``--annotations``; raises :class:`GroundTruthError`.
+
+    ``available``: an availability file (or an :class:`Availability`) restricting the ground truth to
+    those clips; its problems raise :class:`AvailabilityError` (a GroundTruthError) listing each one.
+    """
     if split and annotations:
         raise GroundTruthError("give either --split or --annotations, not both")
     if annotations:
@@ -188,4 +234,14 @@ def load_ground_truth(split: str | None = None, annotations: str | Path | None =
     gt.labels = {v: labels_for(v) for v in video_ids}
     if merged:
         gt.notes.append(f"{merged} repeated video_id records in {path.name} were merged (captions joined)")
+    if available is not None:
+        try:
+            avail = available if isinstance(available, Availability) else read_availability(available)
+            return restrict(gt, avail)
+        except AvailabilityError as e:
+            raise AvailabilityProblems(e.problems) from None
     return gt
+
+
+class AvailabilityProblems(GroundTruthError, AvailabilityError):
+    """Bad ``available`` for this ground truth: ``problems`` holds one line per problem."""

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from valor_bench.evaluate import Evaluation
-from valor_bench.leaderboard import Entry
+from valor_bench.leaderboard import Board, Entry, group_boards
 from valor_bench.metrics import (
     AVC_METRICS,
     AVR_METRICS,
@@ -35,7 +35,10 @@ def _fmt(value: float | None, lower_bound: bool = False) -> str:
 
 def print_evaluation(ev: Evaluation, console: Console) -> None:
     what = f"{ev.n:,} clips" + (f", {ev.n_text:,} captions" if ev.n_text is not None else "")
-    console.print(f"[bold]{ev.task.upper()}[/bold] on {ev.split} ({what})")
+    label = f" [bold red]PARTIAL ({ev.coverage.short().removeprefix('partial ')} of the split)[/bold red]" \
+        if ev.coverage.partial else ""
+    console.print(f"[bold]{ev.task.upper()}[/bold] on {escape(ev.split)} ({what}){label}")
+    console.print(f"coverage: {ev.coverage.describe()}", markup=False, highlight=False)
     if ev.task == "avc":
         table = Table("metric", "score")
         for m in AVC_METRICS:
@@ -105,48 +108,95 @@ def _ranks(task: str, rows: list[Entry]) -> list[str]:
     return out
 
 
+def _coverage_cell(e: Entry) -> str:
+    return e.coverage.short() if e.coverage else "full"
+
+
 def _table_rows(task: str, rows: list[Entry]) -> tuple[list[str], list[list[str]]]:
     cols = _columns(task, rows)
-    header = ["rank", "name", "modality", "external data", *[_header(task, c) for c in cols], "source", "date"]
+    header = ["rank", "name", "modality", "external data", "coverage", *[_header(task, c) for c in cols], "source",
+              "date"]
     body = []
     for rank, e in zip(_ranks(task, rows), rows, strict=True):
         lower = set(e.scores.get("lower_bounds") or [])
         cells = [_fmt(e.value(d, n), f"{d}.{n}" in lower) for d, n in cols]
-        body.append([rank, e.name, e.modality or "?", e.external_data or "–", *cells, e.source, e.created_at[:10]])
+        body.append([rank, e.name, e.modality or "?", e.external_data or "–", _coverage_cell(e), *cells, e.source,
+                     e.created_at[:10]])
     return header, body
 
 
-def render_leaderboard(task: str, split: str | None, rows: list[Entry], fmt: str = "table") -> str:
-    title = f"{task.upper()} leaderboard, split {split or 'all'}, ranked by {main_metric_label(task)}"
-    if fmt == "json":
-        cols = _columns(task, rows)
-        return json.dumps({
-            "task": task, "split": split, "main_metric": main_metric_label(task),
-            "higher_is_better": {(f"{d}.{n}" if d else n): metric_info(task, n).higher_is_better for d, n in cols},
-            "entries": [
-                {"rank": None if r == "–" else int(r), "id": e.id, "name": e.name, "model_name": e.model_name,
-                 "modality": e.modality, "external_data": e.external_data, "url": e.url, "reported": e.reported,
-                 "note": e.note, "split": e.split, "metrics": e.metrics, "scores": e.scores,
-                 "submission_sha256": e.submission_sha256, "gt_sha256": e.gt_sha256, "created_at": e.created_at,
-                 "toolkit_version": e.toolkit_version, "metric_versions": e.metric_versions}
-                for r, e in zip(_ranks(task, rows), rows, strict=True)
-            ],
-        }, indent=2, ensure_ascii=False)
-    header, body = _table_rows(task, rows)
+def _board_note(board: Board) -> str:
+    if board.hidden_partial:
+        return (f"{board.hidden_partial} partial-coverage entr{'ies' if board.hidden_partial > 1 else 'y'} of this "
+                "ground truth not shown (--coverage grouped shows them on boards of their own)")
+    return "no full-coverage entries" if not board.entries else ""
+
+
+def _entry_json(e: Entry, rank: str, board: int) -> dict:
+    return {"rank": None if rank == "–" else int(rank), "board": board, "id": e.id, "name": e.name,
+            "model_name": e.model_name, "modality": e.modality, "external_data": e.external_data, "url": e.url,
+            "reported": e.reported, "note": e.note, "split": e.split, "partial": e.partial,
+            "coverage": e.coverage.as_json() if e.coverage else None, "metrics": e.metrics, "scores": e.scores,
+            "submission_sha256": e.submission_sha256, "gt_sha256": e.gt_sha256, "created_at": e.created_at,
+            "toolkit_version": e.toolkit_version, "metric_versions": e.metric_versions}
+
+
+def _leaderboard_json(task: str, split: str | None, rows: list[Entry], boards: list[Board], view: str) -> str:
+    cols = _columns(task, rows)
+    out_boards, flat = [], []
+    for i, board in enumerate(boards):
+        shown = [_entry_json(e, r, i) for r, e in zip(_ranks(task, board.entries), board.entries, strict=True)]
+        flat += shown
+        out_boards.append({"title": board.title(), "ground_truth": {"split": board.split, "sha256": board.gt_sha256},
+                           "view": board.view, "coverage": board.coverage.as_json() if board.coverage else None,
+                           "hidden_partial": board.hidden_partial, "entries": shown})
+    return json.dumps({
+        "task": task, "split": split, "coverage_view": view, "main_metric": main_metric_label(task),
+        "higher_is_better": {(f"{d}.{n}" if d else n): metric_info(task, n).higher_is_better for d, n in cols},
+        "boards": out_boards, "entries": flat,
+    }, indent=2, ensure_ascii=False)
+
+
+def _render_board(board: Board, fmt: str) -> str:
+    header, body = _table_rows(board.task, board.entries)
+    title, note = board.title(), _board_note(board)
     if fmt == "markdown":
         lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
-        return "\n".join(lines)
+        return "\n".join(lines + (["", f"_{note}_"] if note else []))
     if fmt == "html":
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
         trs = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in body)
-        return (f"<table>\n<caption>{html.escape(title)}</caption>\n<thead><tr>{head}</tr></thead>\n"
+        foot = f"<tfoot><tr><td colspan=\"{len(header)}\">{html.escape(note)}</td></tr></tfoot>\n" if note else ""
+        return (f"<table>\n<caption>{html.escape(title)}</caption>\n<thead><tr>{head}</tr></thead>\n{foot}"
                 f"<tbody>\n{trs}</tbody>\n</table>")
-    if fmt != "table":
-        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(LEADERBOARD_FORMATS)}")
-    table = Table(*header, title=title)
+    table = Table(*header, title=title, caption=note or None)
     for row in body:
         table.add_row(*[escape(c) for c in row])
     buf = io.StringIO()
     Console(file=buf, width=max(120, 14 * len(header)), highlight=False).print(table)
     return buf.getvalue().rstrip("\n")
+
+
+def render_leaderboard(task: str, split: str | None, rows: list[Entry], fmt: str = "table",
+                       coverage: str = "grouped") -> str:
+    """The boards of ``rows`` (see :func:`group_boards`; ``coverage`` is the view) in ``fmt``.
+
+    Rows on different ground truths, or scored on different clips, are never ranked together: each
+    board's title says which ground truth and coverage it shows.
+    """
+    if fmt not in LEADERBOARD_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(LEADERBOARD_FORMATS)}")
+    boards = group_boards(rows, coverage)
+    if fmt == "json":
+        return _leaderboard_json(task, split, rows, boards, coverage)
+    scope = f"{task.upper()} leaderboard, split {split or 'all'}"
+    if not boards:
+        text = f"{scope}: no entries"
+        return {"markdown": f"_{text}_", "html": f"<p>{html.escape(text)}</p>"}.get(fmt, text)
+    parts = [_render_board(b, fmt) for b in boards]
+    if len(boards) > 1:
+        intro = (f"{scope}: {len(boards)} boards, one per ground truth and coverage; ranks never cross boards "
+                 "(different ground truths or clips give numbers that are not comparable)")
+        parts.insert(0, {"markdown": f"_{intro}_", "html": f"<p>{html.escape(intro)}</p>"}.get(fmt, intro))
+    return "\n\n".join(parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +63,7 @@ class Validation:
             "task": self.task,
             "split": gt.split,
             "submission": str(self.path),
+            "coverage": gt.coverage.as_json(),
             "problems": [{"kind": p.kind, "message": p.message} for p in self.problems],
             "notes": self.notes,
         }
@@ -79,13 +80,25 @@ def _grouped(problems: list[Problem], kind: str, what: str, items: list) -> None
         problems.append(Problem(kind, f"{what} ({len(items):,}): {_first(items)}"))
 
 
-def _id_set_problems(problems: list[Problem], noun: str, expected: list[str], given: list[str]) -> None:
+def _id_set_problems(problems: list[Problem], noun: str, expected: list[str], given: list[str],
+                     scope: str = "the ground truth") -> None:
     """Missing, extra and duplicate ids (``given`` already mapped to canonical ids; None = unknown)."""
     counts = Counter(given)
     exp = set(expected)
     _grouped(problems, "duplicate", f"{noun}s given more than once",
              [f"{k} ({c}x)" for k, c in counts.items() if c > 1 and k in exp])
-    _grouped(problems, "missing", f"{noun}s of the ground truth missing", [x for x in expected if x not in counts])
+    _grouped(problems, "missing", f"{noun}s of {scope} missing", [x for x in expected if x not in counts])
+
+
+def _extra_problems(problems: list[Problem], gt: GroundTruth, noun: str, what: str, unknown: list[str],
+                    video_of: Callable[[str], str] = lambda x: x) -> None:
+    """Ids outside the ground truth (``what``); with ``--available``, those of unavailable clips get their
+    own line."""
+    unavailable = [x for x in unknown if video_of(x) in gt.excluded]
+    if unavailable:
+        _grouped(problems, "extra", f"{noun} of {gt.split} clips that {Path(gt.available_from or '').name} does not "
+                 "list as available (a partial submission covers exactly the available clips)", unavailable)
+    _grouped(problems, "extra", what, [x for x in unknown if video_of(x) not in gt.excluded])
 
 
 def validate_avc(sub: AvcSubmission, gt: GroundTruth) -> list[Problem]:
@@ -113,8 +126,8 @@ def validate_avc(sub: AvcSubmission, gt: GroundTruth) -> list[Problem]:
              "every later caption onto the wrong clip); replace it with a space", breaks)
     _grouped(problems, "too_long", f"captions longer than {MAX_CAPTION_CHARS:,} characters", long)
     known = set(gt.video_ids)
-    _grouped(problems, "extra", "video ids not in the ground truth", [x for x in dict.fromkeys(ids) if x not in known])
-    _id_set_problems(problems, "video id", gt.video_ids, ids)
+    _extra_problems(problems, gt, "video ids", "video ids not in the ground truth", [x for x in dict.fromkeys(ids) if x not in known])
+    _id_set_problems(problems, "video id", gt.video_ids, ids, gt.scope)
     return problems
 
 
@@ -122,19 +135,19 @@ def _resolve_texts(problems: list[Problem], gt: GroundTruth, keys: list[str]) ->
     index = gt.text_index()
     canonical = gt.text_ids()
     unknown = [k for k in keys if k not in index]
-    _grouped(problems, "extra", "text ids that are not captions of the ground truth (expected '{video_id}#{i}', or "
-             "the bare video id for a clip with one caption)", unknown)
+    _extra_problems(problems, gt, "text ids", "text ids that are not captions of the ground truth (expected '{video_id}#{i}', or "
+                    "the bare video id for a clip with one caption)", unknown, lambda k: k.rpartition("#")[0] or k)
     resolved = [canonical[index[k]] for k in keys if k in index]
-    _id_set_problems(problems, "text id", canonical, resolved)
+    _id_set_problems(problems, "text id", canonical, resolved, gt.scope)
 
 
 def validate_avr_matrix(sub: AvrMatrixSubmission, gt: GroundTruth, block_bytes: int = 64 * 1024**2) -> list[Problem]:
     problems: list[Problem] = []
     _resolve_texts(problems, gt, sub.text_ids)
     known = set(gt.video_ids)
-    _grouped(problems, "extra", "video ids that are not clips of the ground truth",
-             [x for x in dict.fromkeys(sub.video_ids) if x not in known])
-    _id_set_problems(problems, "video id", gt.video_ids, sub.video_ids)
+    _extra_problems(problems, gt, "video ids", "video ids that are not clips of the ground truth",
+                    [x for x in dict.fromkeys(sub.video_ids) if x not in known])
+    _id_set_problems(problems, "video id", gt.video_ids, sub.video_ids, gt.scope)
     expected = (len(sub.text_ids), len(sub.video_ids))
     if sub.sim.shape != expected:
         problems.append(Problem("shape", f"sim has shape {sub.sim.shape} but text_ids x video_ids is {expected} "
@@ -170,7 +183,7 @@ def validate_avr_ranking(sub: AvrRankingSubmission, gt: GroundTruth) -> list[Pro
         if len(set(ranking)) != len(ranking):
             dups.append(key)
     _grouped(problems, "short_ranking", f"rankings with fewer than {MIN_RANKING_LEN} videos", short)
-    _grouped(problems, "unknown_id", "rankings naming videos that are not clips of the ground truth", unknown)
+    _grouped(problems, "unknown_id", f"rankings naming videos that are not clips of {gt.scope}", unknown)
     _grouped(problems, "duplicate", "rankings listing a video more than once", dups)
     return problems
 

@@ -27,15 +27,18 @@ def test_avr_json_shape_dsl_and_per_sample(tmp_path, gt, annotations, good_sim, 
     out = tmp_path / "ranks.parquet"
     res = run("evaluate", sub, "--task", "avr", "--annotations", annotations["path"], "--json", "--per-sample", out)
     data = json.loads(res.stdout)
-    assert set(data) == {"task", "split", "n", "n_text", "metrics", "metrics_dsl", "lower_bounds", "notes",
+    assert set(data) == {"task", "split", "n", "n_text", "coverage", "metrics", "metrics_dsl", "lower_bounds", "notes",
                          "breakdown"}
     assert (data["task"], data["split"], data["n"], data["n_text"]) == ("avr", "file:tiny.json", 12, 15)
+    assert data["coverage"] == {"scored": 12, "split_clips": 12, "share": 1.0, "percent": 100.0, "digest": None,
+                                "partial": False}
     assert set(data["metrics"]) == {"t2v", "v2t"}
     assert set(data["metrics"]["t2v"]) == AVR_KEYS and set(data["metrics"]["v2t"]) == AVR_KEYS
     assert data["metrics"]["t2v"]["R@1"] == 100.0 and data["metrics"]["v2t"]["MdR"] == 1.0
     assert data["metrics_dsl"] is None
     frame = pd.read_parquet(out)
     assert len(frame) == 15 + 12 and set(frame["direction"]) == {"t2v", "v2t"}
+    assert frame.attrs["coverage"] == data["coverage"] and frame.attrs["split"] == "file:tiny.json"
     assert {"query_id", "video_id", "rank", "labels", "label_names", "top_level"} <= set(frame.columns)
     labelled = frame[frame["labels"].map(len) > 0]
     assert len(labelled) == len(frame)  # real AudioSet eval clips: every one has labels
@@ -75,7 +78,8 @@ def test_avc_json_shape_per_sample_and_breakdown(tmp_path, gt, annotations, writ
     out = tmp_path / "scores.parquet"
     res = run("evaluate", sub, "--task", "avc", "--annotations", annotations["path"], "--json", "--per-sample", out)
     data = json.loads(res.stdout)
-    assert set(data) == {"task", "split", "n", "metrics", "notes", "breakdown"}
+    assert set(data) == {"task", "split", "n", "coverage", "metrics", "notes", "breakdown"}
+    assert data["coverage"]["partial"] is False and data["coverage"]["scored"] == 12
     assert (data["task"], data["n"]) == ("avc", 12)
     assert {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"} <= set(data["metrics"])
     assert all(isinstance(v, float) and round(v, 2) == v for v in data["metrics"].values())

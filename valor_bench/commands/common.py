@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from valor_bench.avc import CaptionMetricError
+from valor_bench.coverage import Availability, AvailabilityError
 from valor_bench.evaluate import Evaluation, evaluate_validated
 from valor_bench.formats import MODALITIES
 from valor_bench.ground_truth import (
@@ -40,6 +41,14 @@ def gt_options(f):
                         help="A VALOR-32K split the toolkit ships (default: test).")(f)
 
 
+def available_option(f):
+    return click.option(
+        "--available", type=click.Path(dir_okay=False, path_type=Path),
+        help="Score only the clips you have: a list of clip ids (one a line, e.g. from `valor-bench availability`), "
+             "a fetch manifest.parquet (its ok clips) or a shard index.parquet. The result is labelled partial "
+             "with its coverage.")(f)
+
+
 def meta_options(f):
     f = click.option("--url", help="Paper or code URL (overrides the sidecar's 'url').")(f)
     f = click.option("--external-data", help="Data used beyond the benchmark's train split, e.g. 'VALOR-1M'.")(f)
@@ -47,9 +56,15 @@ def meta_options(f):
     return click.option("--model-name", help="Model name (overrides the sidecar's 'model_name').")(f)
 
 
-def load_gt(split: str | None, annotations: Path | None) -> GroundTruth:
+def load_gt(split: str | None, annotations: Path | None,
+            available: Path | Availability | None = None) -> GroundTruth:
+    """The ground truth, restricted to ``--available``; a bad availability file prints one line per problem."""
     try:
-        return load_ground_truth(split, annotations)
+        return load_ground_truth(split, annotations, available=available)
+    except AvailabilityError as e:
+        for line in e.problems[:-1]:
+            click.echo(f"Error: {line}", err=True)
+        raise click.ClickException(e.problems[-1]) from None
     except (GroundTruthError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
 

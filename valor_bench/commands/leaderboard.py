@@ -14,6 +14,8 @@ from valor_bench.ground_truth import (
     load_ground_truth,
 )
 from valor_bench.leaderboard import (
+    COVERAGE_VIEWS,
+    LeaderboardError,
     add_reference_rows,
     connect,
     default_db_path,
@@ -27,16 +29,26 @@ from valor_bench.report import LEADERBOARD_FORMATS, render_leaderboard
 @click.option("--split", default="test", show_default=True,
               help="Split label to show ('test', 'val', 'file:NAME' for --annotations runs, 'all').")
 @click.option("--format", "fmt", type=click.Choice(LEADERBOARD_FORMATS), default="table", show_default=True)
+@click.option("--coverage", "view", type=click.Choice(COVERAGE_VIEWS), default="grouped", show_default=True,
+              help="grouped: full-coverage entries ranked, partial ones apart (ranked only with the same available "
+                   "clips); full: full coverage only; all: every entry of a ground truth ranked together.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
               help="SQLite file (default: $VALOR_LEADERBOARD or ~/.cache/valor/leaderboard.sqlite).")
 @click.option("--add-reference", is_flag=True,
               help="Enter the VALOR paper's VALOR-B / VALOR-L test results, marked 'reported, not reproduced'.")
-def leaderboard(task: str | None, split: str, fmt: str, db: Path | None, add_reference: bool) -> None:
-    """Show the local leaderboard, ranked by the task's main metric (AVR: t2v R@1, AVC: CIDEr)."""
+def leaderboard(task: str | None, split: str, fmt: str, view: str, db: Path | None, add_reference: bool) -> None:
+    """Show the local leaderboard, ranked by the task's main metric (AVR: t2v R@1, AVC: CIDEr).
+
+    One board per ground truth and coverage: entries scored on different annotations or different clips
+    are never ranked against each other, and each board's title says what it shows.
+    """
     if not task and not add_reference:
         raise click.UsageError("give --task avr|avc (or --add-reference)")
     db = db or default_db_path()
-    conn = connect(db)
+    try:
+        conn = connect(db)
+    except LeaderboardError as e:
+        raise click.ClickException(str(e)) from None
     try:
         if add_reference:
             try:
@@ -48,6 +60,6 @@ def leaderboard(task: str | None, split: str, fmt: str, db: Path | None, add_ref
                        f"not reproduced){'; already present' if not added else ''}", err=True)
         if task:
             rows = entries(conn, task, None if split == "all" else split)
-            click.echo(render_leaderboard(task, None if split == "all" else split, rows, fmt))
+            click.echo(render_leaderboard(task, None if split == "all" else split, rows, fmt, view))
     finally:
         conn.close()

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from valor_bench.commands.common import (
     SUBMISSION,
+    available_option,
     fail_validation,
     gt_options,
     load_gt,
@@ -22,11 +23,14 @@ from valor_bench.ground_truth import (
 )
 from valor_bench.leaderboard import (
     DuplicateSubmission,
+    LeaderboardError,
     add_submission,
+    board_of,
     connect,
     default_db_path,
     entries,
     find_duplicate,
+    group_boards,
 )
 from valor_bench.metrics import MAIN_METRIC, main_metric_label
 from valor_bench.report import print_evaluation
@@ -37,16 +41,17 @@ from valor_bench.validate import validate_submission
 @SUBMISSION
 @task_option()
 @gt_options
+@available_option
 @meta_options
 @click.option("--name", help="Leaderboard entry name (default: the metadata's model_name).")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
               help="SQLite file (default: $VALOR_LEADERBOARD or ~/.cache/valor/leaderboard.sqlite).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored entry's id and scores as JSON.")
-def submit(submission: Path, task: str, split: str | None, annotations: Path | None, model_name: str | None,
-           modality: str | None, external_data: str | None, url: str | None, name: str | None, db: Path | None,
-           as_json: bool) -> None:
+def submit(submission: Path, task: str, split: str | None, annotations: Path | None, available: Path | None,
+           model_name: str | None, modality: str | None, external_data: str | None, url: str | None,
+           name: str | None, db: Path | None, as_json: bool) -> None:
     """Validate, score and store SUBMISSION in the local leaderboard (a byte-identical file is refused)."""
-    gt = load_gt(split, annotations)
+    gt = load_gt(split, annotations, available)
     meta_in = {"model_name": model_name, "modality": modality, "external_data": external_data, "url": url}
     v = validate_submission(submission, task, gt, meta_in)
     if not v.ok:
@@ -56,7 +61,10 @@ def submit(submission: Path, task: str, split: str | None, annotations: Path | N
         raise click.UsageError("give --name (or --model-name / a sidecar model_name) for the leaderboard entry")
     db = db or default_db_path()
     sha = sha256_file(submission)
-    conn = connect(db)
+    try:
+        conn = connect(db)
+    except LeaderboardError as e:
+        raise click.ClickException(str(e)) from None
     try:
         dup = find_duplicate(conn, task, gt.sha256, sha)
         if dup:  # checked before scoring: the answer is known, no need to wait for METEOR
@@ -74,13 +82,13 @@ def submit(submission: Path, task: str, split: str | None, annotations: Path | N
         board = entries(conn, task, gt.split)
     finally:
         conn.close()
-    position = next(i for i, e in enumerate(board, 1) if e.id == entry_id)
+    shown, position = board_of(group_boards(board), entry_id)  # ranked only against comparable entries
     direction, metric = MAIN_METRIC[task]
     main = ev.metrics[direction][metric] if direction else ev.metrics[metric]
     if as_json:
         click.echo(json.dumps({"id": entry_id, "name": name, "db": str(db), "position": position,
-                               **ev.as_json()}, indent=2, ensure_ascii=False))
+                               "board_size": len(shown.entries), **ev.as_json()}, indent=2, ensure_ascii=False))
     else:
         print_evaluation(ev, Console(highlight=False))
         click.echo(f"stored #{entry_id} {name!r} in {db}: {main_metric_label(task)} {main:.2f}, "
-                   f"position {position} of {len(board)} on {task.upper()} {gt.split}")
+                   f"position {position} of {len(shown.entries)} on {task.upper()} {gt.split}, {shown.coverage_label}")

@@ -1,0 +1,310 @@
+"""Partial coverage: scoring the clips a user could download, and saying so everywhere.
+
+VALOR-32K's clips keep vanishing from YouTube, so many users hold only part of a split. They pass
+``--available FILE`` (the clips they have) and are scored on the ground truth restricted to those clips;
+every result then carries a :class:`Coverage` (clips scored, clips in the split, the share, and a digest
+of the available set) so that a partial number is never mistaken for, or ranked against, a full one.
+
+Availability files (:func:`read_availability`):
+
+* a list: one clip id a line, blank lines and ``#`` comments ignored. ``valor-bench availability`` writes
+  one with a header of ``# key: value`` lines (format, ground truth, clips, digest, date, source); a
+  header ``digest`` must match the ids and a header ``split`` must match the ground truth.
+* a fetch ``manifest.parquet`` (its ``ok`` clips) or a shard ``index.parquet`` (its clips). These record
+  a download, which may span several splits: their clips outside the ground truth are ignored (a note
+  counts them). A list is made for one ground truth: an id outside it is an error.
+
+The digest (:func:`availability_digest`) is the one identity of an available set: two partial results are
+comparable only when their digests are equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # ground_truth imports this module; the reverse import is done lazily
+    from valor_bench.ground_truth import GroundTruth
+
+FORMAT = "valor-availability/1"
+SHOW = 5  # ids named per problem line
+HEADER_KEYS = ("format", "name", "split", "annotations sha256", "clips", "split clips", "coverage", "digest", "date",
+               "source", "source sha256", "toolkit")
+
+
+class AvailabilityError(ValueError):
+    """An availability file that cannot be used; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: str | list[str]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def availability_digest(clip_ids: Iterable[str]) -> str:
+    """sha256 (hex) of the distinct clip ids, sorted, one a line, each line ending in ``\\n`` (UTF-8).
+
+    This is the body of a list written by ``valor-bench availability``, so ``grep -v '^#' avail.txt |
+    sha256sum`` gives the same value. Order and repeats do not change the digest.
+    """
+    body = "".join(f"{c}\n" for c in sorted(set(clip_ids)))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _percent_text(share: float, partial: bool) -> str:
+    text = f"{share * 100:.1f} %"
+    return "> 99.9 %" if partial and text == "100.0 %" else text
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the ground truth a result was scored on. ``digest`` is None for full coverage."""
+
+    scored: int
+    split_clips: int
+    digest: str | None = None
+
+    @classmethod
+    def full(cls, n: int) -> Coverage:
+        return cls(n, n, None)
+
+    @classmethod
+    def of(cls, available: Sequence[str], split_ids: Sequence[str]) -> Coverage:
+        """The coverage of ``available`` (a subset of ``split_ids``); all of them is full coverage."""
+        n, total = len(set(available)), len(set(split_ids))
+        return cls(n, total, None if n == total else availability_digest(available))
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Coverage | None:
+        if not data:
+            return None
+        return cls(int(data["scored"]), int(data["split_clips"]), data.get("digest"))
+
+    @property
+    def share(self) -> float:
+        return self.scored / self.split_clips if self.split_clips else 0.0
+
+    @property
+    def percent(self) -> float:
+        return round(self.share * 100, 1)
+
+    @property
+    def partial(self) -> bool:
+        return self.scored < self.split_clips
+
+    def as_json(self) -> dict:
+        return {"scored": self.scored, "split_clips": self.split_clips, "share": self.share,
+                "percent": self.percent, "digest": self.digest, "partial": self.partial}
+
+    def short(self) -> str:
+        """``full`` or ``partial 90.0 %``: the label of a table cell."""
+        return f"partial {_percent_text(self.share, True)}" if self.partial else "full"
+
+    def describe(self) -> str:
+        if not self.partial:
+            return f"full coverage ({self.scored:,} of {self.split_clips:,} clips)"
+        return (f"PARTIAL coverage: {self.scored:,} of {self.split_clips:,} clips "
+                f"({_percent_text(self.share, True)}), available set sha256 {self.digest[:12]}")
+
+
+def partial_note(task: str, coverage: Coverage, source: str | None) -> str:
+    """What a partial result means for the task's numbers (the note printed with every partial result)."""
+    where = f" listed in {source}" if source else ""
+    head = (f"partial coverage: scored on the {coverage.scored:,} available clips{where}, "
+            f"{_percent_text(coverage.share, True)} of the {coverage.split_clips:,} in the split; ")
+    if task == "avr":
+        return head + ("queries (their captions) and gallery are both restricted to them, so every rank is "
+                       "computed among fewer clips: R@K / MdR / MnR are not comparable with full-split results")
+    return head + ("CIDEr-D's IDF comes from the references of these clips only and BLEU / METEOR are corpus "
+                   "statistics over them: the scores are not comparable with full-split results")
+
+
+# -------------------------------------------------------------------------------------------- reading
+@dataclass
+class Availability:
+    """The clips a user has, as read from a file (or given by a caller such as a server)."""
+
+    clip_ids: list[str]  # distinct, in file order
+    source: str  # the file (or what the caller names), for messages
+    kind: str  # "list" | "manifest" | "index" | "ids"
+    header: dict[str, str] = field(default_factory=dict)  # a list's "# key: value" lines
+    duplicates: dict[str, int] = field(default_factory=dict)  # id -> times listed (lists only)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_ids(cls, clip_ids: Iterable[str], source: str = "the available ids") -> Availability:
+        ids = list(clip_ids)
+        counts = Counter(ids)
+        return cls(list(dict.fromkeys(ids)), source, "ids", duplicates={k: c for k, c in counts.items() if c > 1})
+
+    @property
+    def digest(self) -> str:
+        return availability_digest(self.clip_ids)
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).name if self.kind != "ids" else self.source
+
+
+def _read_list(path: Path) -> Availability:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise AvailabilityError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    header: dict[str, str] = {}
+    ids: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            key, sep, value = line.lstrip("#").partition(":")
+            if sep and key.strip().lower() in HEADER_KEYS:
+                header[key.strip().lower()] = value.strip()
+        elif line:
+            ids.append(line)
+    counts = Counter(ids)
+    return Availability(list(dict.fromkeys(ids)), str(path), "list", header,
+                        {k: c for k, c in counts.items() if c > 1})
+
+
+def _read_parquet(path: Path) -> Availability:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.read_schema(path).names)
+        if {"clip_id", "status"} <= names:  # a fetch or shard manifest: one row per input clip
+            table = pq.read_table(path, columns=["clip_id", "status"])
+            rows = table.to_pylist()
+            ids = [r["clip_id"] for r in rows if r["status"] == "ok" and r["clip_id"]]
+            avail = Availability(list(dict.fromkeys(ids)), str(path), "manifest")
+            if not ids:
+                raise AvailabilityError(f"{path}: no clip with status 'ok' among its {len(rows):,} rows")
+            avail.notes.append(f"{path.name}: {len(avail.clip_ids):,} ok clips of {len(rows):,} manifest rows")
+            return avail
+        if {"clip_id", "member"} <= names:  # a shard index: one row per tar member
+            ids = pq.read_table(path, columns=["clip_id"]).column("clip_id").to_pylist()
+            return Availability(list(dict.fromkeys(i for i in ids if i)), str(path), "index")
+    except (pa.ArrowException, OSError) as e:
+        raise AvailabilityError(f"{path}: not a readable parquet file ({e})") from None
+    raise AvailabilityError(f"{path}: a parquet availability file is a fetch/shard manifest.parquet (columns clip_id, "
+                            f"status) or a shard index.parquet (clip_id, member); it has {', '.join(sorted(names))}")
+
+
+def read_availability(path: str | Path) -> Availability:
+    """Read a list (``.txt`` or any other name), a ``manifest.parquet`` or an ``index.parquet``.
+
+    The extension decides: ``.parquet`` is read as a manifest or an index (by its columns), anything else
+    as a list. Raises :class:`AvailabilityError` for an unreadable or empty file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AvailabilityError(f"{path}: availability file not found")
+    avail = _read_parquet(path) if path.suffix.lower() == ".parquet" else _read_list(path)
+    if not avail.clip_ids:
+        raise AvailabilityError(f"{path}: no clip ids (an availability list has one clip id a line; "
+                                "'#' lines are comments)")
+    return avail
+
+
+# ------------------------------------------------------------------------------------------- checking
+def _first(items: list[str], n: int = SHOW) -> str:
+    shown = ", ".join(repr(x) for x in items[:n])
+    return shown + (f", ... (and {len(items) - n:,} more)" if len(items) > n else "")
+
+
+def _other_split_of(ids: list[str], gt: GroundTruth) -> dict[str, list[str]]:
+    """The ids that are clips of another shipped VALOR-32K split, by split."""
+    from valor_bench.ground_truth import SHIPPED_SPLITS, shipped_split_ids
+
+    out: dict[str, list[str]] = {}
+    left = list(ids)
+    for split in SHIPPED_SPLITS:
+        if split == gt.split or not left:
+            continue
+        known = shipped_split_ids(split)
+        if known is None:
+            continue
+        out[split] = [i for i in left if i in known]
+        left = [i for i in left if i not in known]
+    return {s: v for s, v in out.items() if v}
+
+
+def availability_problems(avail: Availability, gt: GroundTruth) -> tuple[list[str], list[str]]:
+    """``(problems, notes)`` of using ``avail`` with ``gt``: one line per kind of problem."""
+    problems: list[str] = []
+    notes = list(avail.notes)
+    src = avail.source
+    known = set(gt.video_ids)
+    if avail.duplicates:
+        problems.append(f"{src}: clip ids listed more than once ({len(avail.duplicates):,}): "
+                        + _first([f"{k} ({c}x)" for k, c in avail.duplicates.items()]).replace("'", ""))
+    head_split = avail.header.get("split")
+    if head_split and head_split != gt.split:
+        problems.append(f"{src}: the list was made for split {head_split!r}, but the ground truth is {gt.split!r}")
+    head_sha = avail.header.get("annotations sha256")
+    if head_sha and head_sha != gt.sha256:
+        notes.append(f"{avail.name} was made from other annotations (sha256 {head_sha[:12]}…) than {gt.path.name} "
+                     f"({gt.sha256[:12]}…)")
+    head_digest = avail.header.get("digest", "").removeprefix("sha256:")
+    if head_digest and head_digest != avail.digest:
+        problems.append(f"{src}: its header digest {head_digest[:12]}… does not match its {len(avail.clip_ids):,} ids "
+                        f"({avail.digest[:12]}…): the list was edited after it was made; remake it, or delete the "
+                        "digest line if the edit was meant")
+    outside = [c for c in avail.clip_ids if c not in known]
+    if outside:
+        if avail.kind in ("manifest", "index"):
+            notes.append(f"{avail.name}: {len(outside):,} of its clips are not in {gt.split} and were ignored")
+            if len(outside) == len(avail.clip_ids):
+                problems.append(f"{src}: none of its {len(outside):,} clips is a clip of {gt.split} ({_first(outside)})")
+        else:
+            by_split = _other_split_of(outside, gt)
+            for split, ids in by_split.items():
+                problems.append(f"{src}: clip ids of VALOR-32K {split}, not of {gt.split} ({len(ids):,}): {_first(ids)}"
+                                " (is this the list of another split?)")
+            elsewhere = {i for ids in by_split.values() for i in ids}
+            unknown = [i for i in outside if i not in elsewhere]
+            if unknown:
+                problems.append(f"{src}: clip ids that are not clips of {gt.split} ({len(unknown):,}): {_first(unknown)}")
+    return problems, notes
+
+
+def restrict(gt: GroundTruth, avail: Availability) -> GroundTruth:
+    """``gt`` restricted to the available clips; raises :class:`AvailabilityError` with every problem."""
+    problems, notes = availability_problems(avail, gt)
+    if problems:
+        raise AvailabilityError(problems)
+    have = set(avail.clip_ids)
+    keep = [v for v in gt.video_ids if v in have]
+    coverage = Coverage.of(keep, gt.video_ids)
+    if not coverage.partial:
+        notes.append(f"{avail.name} lists every clip of {gt.split}: full coverage")
+    return gt.restricted(keep, coverage, source=avail.source, notes=notes)
+
+
+# -------------------------------------------------------------------------------------------- writing
+def list_text(clip_ids: Iterable[str], header: dict[str, str]) -> str:
+    """An availability list: the ``# key: value`` header (format and digest first), then the sorted ids."""
+    ids = sorted(set(clip_ids))
+    head = {"format": FORMAT, **header, "clips": f"{len(ids):,}", "digest": f"sha256:{availability_digest(ids)}",
+            "date": header.get("date") or datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    lines = ["# valor-bench availability list: the clips a user has, one clip id a line, sorted.",
+             "# Pass it to `valor-bench evaluate | validate | submit --available FILE`.",
+             *(f"# {k}: {v}" for k, v in head.items() if v is not None)]
+    return "\n".join(lines) + "\n" + "".join(f"{c}\n" for c in ids)
+
+
+def write_availability(path: str | Path, clip_ids: Iterable[str], header: dict[str, str] | None = None) -> str:
+    """Write an availability list atomically; returns its digest."""
+    from valor_data.atomic import atomic_write_text
+
+    ids = list(clip_ids)
+    if not ids:
+        raise AvailabilityError(f"{path}: no clips to list")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, list_text(ids, header or {}), sync=False)
+    return availability_digest(ids)
