@@ -211,8 +211,8 @@ def read_availability(path: str | Path) -> Availability:
 
 
 # ------------------------------------------------------------------------------------------- checking
-def _first(items: list[str], n: int = SHOW) -> str:
-    shown = ", ".join(repr(x) for x in items[:n])
+def _first(items: list[str], n: int = SHOW, quote: bool = True) -> str:
+    shown = ", ".join(repr(x) if quote else x for x in items[:n])
     return shown + (f", ... (and {len(items) - n:,} more)" if len(items) > n else "")
 
 
@@ -241,7 +241,7 @@ def availability_problems(avail: Availability, gt: GroundTruth) -> tuple[list[st
     known = set(gt.video_ids)
     if avail.duplicates:
         problems.append(f"{src}: clip ids listed more than once ({len(avail.duplicates):,}): "
-                        + _first([f"{k} ({c}x)" for k, c in avail.duplicates.items()]).replace("'", ""))
+                        + _first([f"{k!r} ({c}x)" for k, c in avail.duplicates.items()], quote=False))
     head_split = avail.header.get("split")
     if head_split and head_split != gt.split:
         problems.append(f"{src}: the list was made for split {head_split!r}, but the ground truth is {gt.split!r}")

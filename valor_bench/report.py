@@ -38,7 +38,7 @@ def print_evaluation(ev: Evaluation, console: Console) -> None:
     label = f" [bold red]PARTIAL ({ev.coverage.short().removeprefix('partial ')} of the split)[/bold red]" \
         if ev.coverage.partial else ""
     console.print(f"[bold]{ev.task.upper()}[/bold] on {escape(ev.split)} ({what}){label}")
-    console.print(f"coverage: {ev.coverage.describe()}", markup=False, highlight=False)
+    console.print(ev.coverage.describe(), markup=False, highlight=False, soft_wrap=True)
     if ev.task == "avc":
         table = Table("metric", "score")
         for m in AVC_METRICS:

@@ -7,6 +7,10 @@
   paper) decoded by the model's tokenizer.
 * ``annotations_out``: the VALOR-format ground truth (``[{"video_id", "desc"}]``) of the shards, read
   from the ``.json`` members only (nothing decoded), so users can evaluate on their own shards.
+* ``available_out`` (default ``NAME.available.txt`` next to the submission): the availability list of the
+  clips the submission covers, for ``valor-bench ... --available``. Shards that lack clips of a split
+  (vanished from YouTube, failed to decode) give a submission for the clips they have and this list, so
+  the result is scored and labelled as partial coverage, never padded with zeros for missing media.
 
 Only the modality asked for is decoded (``--modality v`` never needs the audio), and clips that cannot be
 decoded are counted and reported, never replaced by zeros.
@@ -60,6 +64,7 @@ class PredictOptions:
     beam_size: int = 3
     max_len: int = 30
     annotations_out: str | None = None
+    available_out: str | None = None  # default: NAME.available.txt next to the submission
     model_name: str | None = None
     progress: bool = True
 
@@ -75,6 +80,11 @@ class PredictOptions:
             raise PredictError(f"--out {self.out}: an AVC submission is a .json (or .jsonl) file")
         if self.batch_size < 1 or self.beam_size < 1 or self.max_len < 1:
             raise PredictError("--batch-size, --beam-size and --max-len must be >= 1")
+
+    @property
+    def available_path(self) -> Path:
+        out = Path(self.out)
+        return Path(self.available_out) if self.available_out else out.with_name(out.stem + ".available.txt")
 
 
 def load_model(checkpoint: str | Path, device: torch.device):
@@ -199,7 +209,7 @@ class Predictor:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, sim=np.ascontiguousarray(sim), text_ids=np.array(text_ids, dtype=str),
                  video_ids=np.array(clip_ids, dtype=str))
-        return {"texts": len(texts), "videos": len(clip_ids)}
+        return {"texts": len(texts), "videos": len(clip_ids), "clip_ids": clip_ids}
 
     @torch.no_grad()
     def avc(self) -> dict[str, Any]:
@@ -221,12 +231,13 @@ class Predictor:
             out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
         else:
             out.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-        return {"videos": len(records)}
+        return {"videos": len(records), "clip_ids": [r["video_id"] for r in records]}
 
     def run(self) -> dict[str, Any]:
         self.counters: dict[str, int] = {}
         result = self.avr() if self.opts.task == "avr" else self.avc()
         self._write_metadata()
+        result.update(self._write_availability(result.pop("clip_ids")))
         if self.opts.annotations_out:
             ann = read_annotations(self.shards)
             path = Path(self.opts.annotations_out)
@@ -235,6 +246,19 @@ class Predictor:
             result["annotations"] = len(ann)
         return {"task": self.opts.task, "modality": self.opts.modality, "out": self.opts.out,
                 "checkpoint_step": self.step, **result, "samples": self.counters}
+
+    def _write_availability(self, clip_ids: list[str]) -> dict[str, Any]:
+        """The list of the clips this submission covers, to pass to valor-bench's ``--available``."""
+        from valor_bench.coverage import write_availability
+
+        skipped = {k: v for k, v in self.counters.items() if k != "ok" and v}
+        header = {"source": f"valor-model predict --task {self.opts.task} --shards {self.opts.shards}",
+                  "skipped": (", ".join(f"{k} {v}" for k, v in skipped.items()) or "none")
+                  + " (undecodable clips are left out, never replaced by zeros)"}
+        path = self.opts.available_path
+        digest = write_availability(path, clip_ids, header)
+        return {"available_out": str(path), "available": len(set(clip_ids)), "available_digest": digest,
+                "skipped": sum(skipped.values())}
 
     def _write_metadata(self) -> None:
         """The valor-bench sidecar (``NAME.meta.json``): model name and modality."""

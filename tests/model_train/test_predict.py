@@ -110,3 +110,27 @@ def test_bad_options_are_one_line_errors(shards, checkpoint, tmp_path):
     with pytest.raises(PredictError, match="--shards"):
         predict(PredictOptions(task="avc", checkpoint=str(checkpoint), shards=str(tmp_path / "none-{0..1}.tar"),
                                out=str(tmp_path / "c.json"), progress=False))
+
+
+def test_shards_lacking_clips_give_a_submission_and_its_availability_list(shards, checkpoint, tmp_path):
+    """The train shards hold 20 captioned clips of which 2 cannot be decoded: the submission covers the 18
+    others (no zeros for the missing media) and the availability list scores it as 90 % coverage."""
+    out, gt = tmp_path / "avr.npz", tmp_path / "gt.json"
+    summary = predict(PredictOptions(task="avr", checkpoint=str(checkpoint), shards=str(shards.train[0].parent),
+                                     out=str(out), num_workers=0, annotations_out=str(gt), progress=False))
+    avail = tmp_path / "avr.available.txt"
+    assert summary["available_out"] == str(avail) and summary["available"] == 18 and summary["skipped"] == 2
+    from valor_bench.coverage import read_availability
+
+    listed = read_availability(avail)
+    with np.load(out) as z:
+        assert sorted(listed.clip_ids) == sorted(z["video_ids"].tolist())
+    assert listed.header["digest"] == f"sha256:{summary['available_digest']}"
+    assert len(json.loads(gt.read_text())) == 20
+    code, output = validate(out, "avr", gt)  # without the list, the two undecodable clips are missing
+    assert code == 1 and "video ids of the ground truth missing (2)" in output
+    res = CliRunner().invoke(bench_main, ["evaluate", str(out), "--task", "avr", "--annotations", str(gt),
+                                          "--available", str(avail), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["coverage"] == {"scored": 18, "split_clips": 20, "share": 0.9, "percent": 90.0,
+                                                  "digest": summary["available_digest"], "partial": True}

@@ -24,12 +24,15 @@ from valor_model.commands.common import setup_logging
 @click.option("--max-len", default=30, show_default=True, help="AVC maximum caption tokens.")
 @click.option("--annotations-out", default=None, type=click.Path(dir_okay=False),
               help="Also write the shards' ground truth as VALOR JSON (for valor-bench --annotations).")
+@click.option("--available-out", default=None, type=click.Path(dir_okay=False),
+              help="Availability list of the clips the submission covers, for valor-bench --available "
+                   "(default: NAME.available.txt next to --out).")
 @click.option("--model-name", default=None, help="Model name for the submission's .meta.json sidecar.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def predict(task: str, checkpoint: str, shards: str, modality: str, out: str, batch_size: int, num_workers: int,
-            device: str, beam_size: int, max_len: int, annotations_out: str | None, model_name: str | None,
-            progress: bool, as_json: bool) -> None:
+            device: str, beam_size: int, max_len: int, annotations_out: str | None, available_out: str | None,
+            model_name: str | None, progress: bool, as_json: bool) -> None:
     """Write an AVR or AVC submission for valor-bench from a checkpoint and shards."""
     setup_logging()
     from valor_model.predict import PredictError, PredictOptions
@@ -39,7 +42,7 @@ def predict(task: str, checkpoint: str, shards: str, modality: str, out: str, ba
         summary = run_predict(PredictOptions(
             task=task, checkpoint=checkpoint, shards=shards, out=out, modality=modality, batch_size=batch_size,
             num_workers=num_workers, device=device, beam_size=beam_size, max_len=max_len,
-            annotations_out=annotations_out, model_name=model_name, progress=progress,
+            annotations_out=annotations_out, available_out=available_out, model_name=model_name, progress=progress,
         ))
     except PredictError as exc:
         raise click.ClickException(str(exc)) from None
@@ -50,3 +53,7 @@ def predict(task: str, checkpoint: str, shards: str, modality: str, out: str, ba
             f"{summary['videos']} captions"
         click.echo(f"wrote {out}: {what} (modality {modality})"
                    + (f"; ground truth {annotations_out}" if annotations_out else ""), err=True)
+        skipped = f", {summary['skipped']} undecodable clips left out" if summary["skipped"] else ""
+        click.echo(f"wrote {summary['available_out']}: the {summary['available']} clips the submission covers{skipped}; "
+                   f"if the shards lack clips of the split, score with valor-bench ... --available "
+                   f"{summary['available_out']}", err=True)
