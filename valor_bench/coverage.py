@@ -172,18 +172,18 @@ def _read_list(path: Path) -> Availability:
 
 def _read_parquet(path: Path) -> Availability:
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
         names = set(pq.read_schema(path).names)
         if {"clip_id", "status"} <= names:  # a fetch or shard manifest: one row per input clip
             table = pq.read_table(path, columns=["clip_id", "status"])
-            rows = table.to_pylist()
-            ids = [r["clip_id"] for r in rows if r["status"] == "ok" and r["clip_id"]]
-            avail = Availability(list(dict.fromkeys(ids)), str(path), "manifest")
-            if not ids:
-                raise AvailabilityError(f"{path}: no clip with status 'ok' among its {len(rows):,} rows")
-            avail.notes.append(f"{path.name}: {len(avail.clip_ids):,} ok clips of {len(rows):,} manifest rows")
+            ok = table.filter(pc.equal(table["status"], "ok")).column("clip_id").to_pylist()
+            avail = Availability(list(dict.fromkeys(i for i in ok if i)), str(path), "manifest")
+            if not avail.clip_ids:
+                raise AvailabilityError(f"{path}: no clip with status 'ok' among its {table.num_rows:,} rows")
+            avail.notes.append(f"{path.name}: {len(avail.clip_ids):,} ok clips of {table.num_rows:,} manifest rows")
             return avail
         if {"clip_id", "member"} <= names:  # a shard index: one row per tar member
             ids = pq.read_table(path, columns=["clip_id"]).column("clip_id").to_pylist()

@@ -158,3 +158,14 @@ def test_from_ids_and_a_full_list_give_full_coverage(test_split):
     gt = load_ground_truth("test", available=Availability.from_ids(test_split.video_ids, "server upload"))
     assert gt.coverage == Coverage.full(3491) and gt.n_clips == 3491
     assert any("lists every clip of test: full coverage" in n for n in gt.notes)
+
+
+def test_validate_reports_the_coverage_it_would_score(ninety, tmp_path):
+    sub = tmp_path / "c.json"
+    sub.write_text(json.dumps([{"video_id": v, "caption": "a dog barks"} for v in ninety["ids"]]))
+    res = CliRunner().invoke(main, ["validate", str(sub), "--task", "avc", "--available", str(ninety["avail"]), "--json"])
+    data = json.loads(res.stdout)
+    assert res.exit_code == 0 and data["valid"] and data["coverage"]["percent"] == 90.0 and data["coverage"]["partial"]
+    human = CliRunner().invoke(main, ["validate", str(sub), "--task", "avc", "--available", str(ninety["avail"])])
+    assert "valid AVC submission for test restricted to 3,142 available clips of 3,491" in human.stdout
+    assert "PARTIAL coverage: 3,142 of 3,491 clips (90.0 %)" in human.stdout
