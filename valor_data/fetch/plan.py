@@ -113,7 +113,8 @@ class FetchTask:
         return self.out / "_tasks" / f"{self.name}.parquet"
 
     @property
-    def journal_dir(self) -> Path:
+    def journal_path(self) -> Path:
+        """The unfinished task's journal (``valor_data.fetch.journal``); deleted once the task is done."""
         return self.out / "_tasks" / f"{self.name}.journal"
 
     @property
@@ -154,10 +155,16 @@ def auto_task_size(n_clips: int, workers: int = 4) -> int:
     return max(1, min(MAX_AUTO_TASK_SIZE, math.ceil(n_clips / (4 * max(1, workers)))))
 
 
+def plan_order(clip: ClipRef) -> tuple[str, int, int]:
+    """The order of the plan: (ytid, start, end), ``ClipRef``'s own order, as a sort key (a million
+    dataclass comparisons take seconds, one key per clip does not)."""
+    return clip.ytid, clip.start_ms, clip.end_ms
+
+
 def plan_tasks(clips: Iterable[ClipRef], out_dir: str | os.PathLike, options: FetchOptions,
                task_size: int) -> list[FetchTask]:
     """Sort the clips (ytid, start, end) and cut them into tasks of ``task_size``: deterministic."""
-    ordered = sorted(clips)
+    ordered = sorted(clips, key=plan_order)
     out = str(Path(out_dir).resolve())
     return [FetchTask(i, out, tuple(ordered[o:o + task_size]), options)
             for i, o in enumerate(range(0, len(ordered), task_size))]
@@ -165,8 +172,9 @@ def plan_tasks(clips: Iterable[ClipRef], out_dir: str | os.PathLike, options: Fe
 
 def input_fingerprint(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow]) -> str:
     h = hashlib.sha256()
-    for c in sorted(clips):
-        h.update(json.dumps([c.key, list(c.labels), list(c.captions)]).encode())
+    dumps = json.JSONEncoder().encode
+    for c in sorted(clips, key=plan_order):
+        h.update(dumps([c.key, list(c.labels), list(c.captions)]).encode())
     for b in bad_rows:
         h.update(json.dumps([b.raw, b.message]).encode())
     return h.hexdigest()
@@ -197,6 +205,12 @@ def check_config(out_dir: Path, config: dict) -> None:
                 f"or choose another --out. Differences: " + "; ".join(diffs))
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+
+
+def plan_digest(config: dict) -> str:
+    """What makes two runs the same job: the inputs, the task size and the output-shaping options."""
+    same = {k: config[k] for k in ("version", "inputs", "task_size", "outputs")}
+    return hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
 
 
 def fetch_config(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow], options: FetchOptions,

@@ -7,23 +7,27 @@ Output layout of ``OUT`` (the contract ``shard``, Spark and the demo rely on)::
     OUT/clips/{task:05d}/{key}.mp4     H.264 video, no audio        (only for status == "ok")
     OUT/clips/{task:05d}/{key}.flac    FLAC audio
     OUT/_tasks/{task:05d}.parquet      a finished task's rows: its done-marker, written last, atomically
-    OUT/_tasks/{task:05d}.journal/     per-clip rows of an unfinished task ({key}.json), for resuming
+    OUT/_tasks/{task:05d}.journal      an unfinished task's rows, one appended record per clip (journal.py)
     OUT/_work/{task:05d}/              scratch (downloads, temp outputs); deleted when the task finishes
     OUT/_errors/{task:05d}.log         tracebacks of clips whose status is ``error`` (a bug): kept
 
 Resumability (SIGKILL at any moment): media are written under ``_work`` and renamed into ``clips`` only when
-complete; a clip's journal row is written (tmp + rename) only after its files are in place; the task's
-part manifest is written (tmp + fsync + rename) only after every clip has a row. A rerun skips tasks with a
-part manifest; an unfinished task keeps the journaled clips whose files are intact, deletes every other
-file in its clip folder and its scratch, and does the rest. So no clip is lost, none is done twice, and no
-partial file is ever taken as done.
+complete; a clip's journal record is appended only after its files are in place (a record cut short by the
+kill fails its CRC and is ignored); the task's part manifest is written (tmp + fsync + rename) only after
+every clip has a row. A rerun skips tasks with a part manifest; an unfinished task keeps the journaled clips
+whose files are intact, deletes every other file in its clip folder and its scratch, and does the rest. So
+no clip is lost, none is done twice, and no partial file is ever taken as done.
+
+Scale: per clip, the bookkeeping is one appended journal record (a few hundred bytes, fsynced at most once a
+second); per task, one part manifest, one lock file and the journal; a rerun of a finished job reads the
+part markers' names and the manifest's metadata only (see :func:`merge_manifest`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
+import gc
 import multiprocessing
 import os
 import shutil
@@ -38,11 +42,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from valor_data.atomic import LockBusy, atomic_write_bytes, atomic_write_text, exclusive_lock
+from valor_data.atomic import LockBusy, atomic_write_bytes, exclusive_lock
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
 from valor_data.engines.distributor import Distributor, get_distributor
 from valor_data.engines.storage import require_local
 from valor_data.fetch.filters import build_filters
+from valor_data.fetch.journal import Journal, resume_journal
 from valor_data.fetch.plan import (
     FetchOptions,
     FetchTask,
@@ -50,6 +55,7 @@ from valor_data.fetch.plan import (
     auto_task_size,
     check_config,
     fetch_config,
+    plan_digest,
     plan_tasks,
     stored_task_size,
 )
@@ -79,21 +85,7 @@ def _counts(statuses: Iterable[str]) -> dict[str, int]:
 def _resume(task: FetchTask) -> dict[str, dict]:
     """Rows journaled by an interrupted run whose files are intact; everything else of the task is wiped."""
     keys = {c.key for c in task.clips}
-    kept: dict[str, dict] = {}
-    if task.journal_dir.is_dir():
-        for entry in sorted(task.journal_dir.iterdir()):
-            if entry.suffix != ".json":
-                entry.unlink(missing_ok=True)  # a journal row cut short by the kill
-                continue
-            try:
-                row = json.loads(entry.read_text())
-            except (OSError, ValueError):
-                entry.unlink(missing_ok=True)
-                continue
-            if row.get("key") not in keys or not _files_intact(task.out, row):
-                entry.unlink(missing_ok=True)
-                continue
-            kept[row["key"]] = row
+    kept = resume_journal(task.journal_path, lambda row: row["key"] in keys and _files_intact(task.out, row))
     keep_files = {Path(row[c]).name for row in kept.values() for c in ("video_path", "audio_path") if row.get(c)}
     if task.clip_dir.is_dir():
         for entry in task.clip_dir.iterdir():
@@ -111,12 +103,6 @@ def _files_intact(out: Path, row: dict) -> bool:
         if not row.get(path_col) or not p.is_file() or p.stat().st_size != row.get(size_col):
             return False
     return True
-
-
-def _journal(task: FetchTask, row: dict) -> None:
-    task.journal_dir.mkdir(parents=True, exist_ok=True)
-    # Not synced: a journal row lost to a power cut only means that clip is fetched again.
-    atomic_write_text(task.journal_dir / f"{row['key']}.json", json.dumps(row, sort_keys=True), sync=False)
 
 
 def _die_with_parent() -> None:
@@ -151,13 +137,14 @@ def _run_task(task: FetchTask) -> TaskResult:
     resumed = len(rows)
     source = make_source(task.options.download)
     filters = build_filters(task.options.filters, dict(task.options.thresholds))
-    for downloaded in prefetched([c for c in task.clips if c.key not in rows], task, source):
-        row = finish_clip(downloaded, task, filters)
-        _journal(task, row)
-        rows[row["key"]] = row
+    with Journal(task.journal_path) as journal:
+        for downloaded in prefetched([c for c in task.clips if c.key not in rows], task, source):
+            row = finish_clip(downloaded, task, filters)
+            journal.append(row)
+            rows[row["key"]] = row
     table = pa.Table.from_pylist([rows[c.key] for c in task.clips], schema=MANIFEST_SCHEMA)
     _write_table(table, task.part_path)
-    shutil.rmtree(task.journal_dir, ignore_errors=True)
+    task.journal_path.unlink(missing_ok=True)
     shutil.rmtree(task.work_dir, ignore_errors=True)
     task.lock_path.unlink(missing_ok=True)  # safe once done: whoever locks it next finds the part manifest
     return TaskResult(task.index, len(task.clips), _counts(table.column("status").to_pylist()), resumed,
@@ -167,17 +154,39 @@ def _run_task(task: FetchTask) -> TaskResult:
 # ----------------------------------------------------------------------------------------------------
 # The whole job
 # ----------------------------------------------------------------------------------------------------
-def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence[BadRow]) -> pa.Table:
-    """Concatenate the part manifests in task order, then the invalid rows; write manifest.parquet."""
+PLAN_METADATA_KEY = b"valor.fetch.plan"
+
+
+def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence[BadRow],
+                   plan: str = "") -> pa.Table:
+    """Concatenate the part manifests in task order, then the invalid rows; write manifest.parquet.
+
+    ``plan`` (the digest of ``fetch_config.json``'s inputs, task size and outputs) is stored in the file's
+    metadata: a rerun that finds every task done and this digest in the manifest has nothing to merge."""
     tables = [pq.read_table(t.part_path).cast(MANIFEST_SCHEMA) for t in tasks]
     tables.append(pa.Table.from_pylist([bad_row(b) for b in bad_rows], schema=MANIFEST_SCHEMA))
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables(tables).combine_chunks()
+    if plan:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), PLAN_METADATA_KEY: plan.encode()})
     _write_table(table, out_dir / "manifest.parquet")
     for t in tasks:  # leftovers of a run killed after a part manifest was written
-        shutil.rmtree(t.journal_dir, ignore_errors=True)
+        if t.journal_path.is_dir():  # the per-clip journal of older versions
+            shutil.rmtree(t.journal_path, ignore_errors=True)
+        t.journal_path.unlink(missing_ok=True)
         t.lock_path.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "_work", ignore_errors=True)
     return table
+
+
+def _merged_statuses(manifest: Path, plan: str) -> list[str] | None:
+    """The statuses of ``manifest`` when it was merged for ``plan`` (nothing changed since), else None."""
+    try:
+        meta = pq.read_schema(manifest).metadata or {}
+        if meta.get(PLAN_METADATA_KEY) != plan.encode():
+            return None
+        return pq.read_table(manifest, columns=["status"]).column("status").to_pylist()
+    except (OSError, pa.ArrowException):
+        return None
 
 
 @dataclass
@@ -214,6 +223,18 @@ def _locked(out: Path, wait_s: float = 5.0) -> Iterator[None]:
                              "stop it, then rerun") from None
 
 
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Move every object alive now (the clips: millions at VALOR-1M scale) out of the garbage collector's
+    reach for the run: full collections stop walking them (seconds each), and forked workers stop
+    copying the memory pages a collection would touch (the recipe of ``gc.freeze``'s documentation)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_fetch(
     clips: Sequence[ClipRef],
     bad_rows: Sequence[BadRow],
@@ -232,19 +253,24 @@ def run_fetch(
     started = time.monotonic()
     out = require_local(out_dir, "fetch --out").resolve()
     distributor = distributor or get_distributor("serial", 1)
-    with _locked(out):
+    with _locked(out), _frozen_heap():
         size = task_size or stored_task_size(out) or auto_task_size(len(clips), getattr(distributor, "workers", 1))
         tasks = plan_tasks(clips, out, options, size)
-        check_config(out, fetch_config(clips, bad_rows, options, size))
+        config = fetch_config(clips, bad_rows, options, size)
+        check_config(out, config)
         (out / "_tasks").mkdir(exist_ok=True)
-        pending = [t for t in tasks if not t.part_path.is_file()]
+        done = {p.name for p in os.scandir(out / "_tasks") if p.name.endswith(".parquet")}
+        pending = [t for t in tasks if t.part_path.name not in done]
         if on_task is not None:
             waiting = {t.index for t in pending}
             for t in tasks:
                 if t.index not in waiting:
                     on_task(TaskResult(t.index, len(t.clips), {}, already_done=True))
         resumed = 0
+        manifest = out / "manifest.parquet"
+        statuses = None if pending else _merged_statuses(manifest, plan_digest(config))
         if pending:
+            manifest.unlink(missing_ok=True)  # stale from now on, until the merge below
             import av  # noqa: F401  (imported once here; forked workers inherit it)
 
             make_source(options.download).prepare()
@@ -252,9 +278,9 @@ def run_fetch(
                 resumed += result.resumed
                 if on_task is not None:
                     on_task(result)
-        table = merge_manifest(out, tasks, bad_rows)
+        if statuses is None:
+            statuses = merge_manifest(out, tasks, bad_rows, plan_digest(config)).column("status").to_pylist()
     return FetchSummary(
-        out_dir=str(out), manifest=str(out / "manifest.parquet"), clips=len(clips), invalid_rows=len(bad_rows),
+        out_dir=str(out), manifest=str(manifest), clips=len(clips), invalid_rows=len(bad_rows),
         duplicates=duplicates, tasks=len(tasks), tasks_done_before=len(tasks) - len(pending),
-        clips_resumed=resumed, counts=_counts(table.column("status").to_pylist()),
-        seconds=round(time.monotonic() - started, 3))
+        clips_resumed=resumed, counts=_counts(statuses), seconds=round(time.monotonic() - started, 3))

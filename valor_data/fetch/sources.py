@@ -101,6 +101,9 @@ class Segment:
 
 class Source(Protocol):
     name: str
+    # False when fetch never writes into ``workdir`` (local files): no scratch folder is made per clip,
+    # which at a million clips costs minutes of mkdir/rmdir.
+    needs_workdir: bool
 
     def prepare(self) -> None:
         """Expensive one-off set-up, run in the parent process before tasks are distributed."""
@@ -246,6 +249,8 @@ _YDL_CACHE: dict[str, object] = {}
 class YtDlpSource:
     """YouTube (``generic=False``) or a URL-template mirror (``generic=True``) through yt-dlp."""
 
+    needs_workdir = True
+
     def __init__(self, opts: DownloadOptions):
         self.opts = opts
         self.generic = opts.source == "mirror"
@@ -370,6 +375,7 @@ def index_video_dir(video_dir: str | os.PathLike) -> dict[str, Path]:
 
 class LocalSource:
     name = "local"
+    needs_workdir = False
 
     def __init__(self, opts: DownloadOptions):
         self.opts = opts
