@@ -12,8 +12,9 @@ Printed (and checked against the targets of issue 13 item 4):
 * bytes written by the whole process tree (``write_bytes`` of ``/proc/self/io``, which includes every
   reaped descendant; ``cancelled_write_bytes`` - data deleted before it reached the disk - is printed
   apart and not subtracted), per failed clip (target <= 1 KB), and what is left on disk (``du``);
-* peak memory: the largest sum of RSS over the process tree, sampled every 0.2 s (shared pages of forked
-  workers counted twice: an upper bound; target <= 2 GB), and the largest single process (``ru_maxrss``);
+* peak memory, sampled every 0.2 s over the process tree: the largest sum of RSS (pages that forked
+  workers share with the parent counted in each: an upper bound; target <= 2 GB) and of PSS (shared pages
+  split between their users), and the largest single process (``ru_maxrss``);
 * the rerun of the finished job, which must change nothing (target <= 30 s);
 * the load average before and after (the machine may be shared: compare figures at similar load).
 """
@@ -82,26 +83,31 @@ def read_io() -> dict[str, int]:
     return out
 
 
-def tree_rss(root: int) -> int:
-    """Sum of the RSS (bytes) of ``root`` and all its descendants."""
+def tree_memory(root: int) -> tuple[int, int]:
+    """Sums over ``root`` and all its descendants of RSS (pages shared by forked processes counted in each)
+    and of PSS (shared pages split between their users: the memory the tree really takes), in bytes."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            fields = stat.rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
         except (OSError, ValueError, IndexError):
             continue
-    total, stack = 0, [root]
+    rss = pss = 0
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
         stack.extend(children.get(pid, []))
-    return total
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(("Rss:", "Pss:")):
+                    kb = int(line.split()[1]) * 1024
+                    rss, pss = (rss + kb, pss) if line.startswith("Rss:") else (rss, pss + kb)
+        except (OSError, ValueError, IndexError):
+            continue
+    return rss, pss
 
 
 def run_fetch(cmd: list[str], interval: float) -> dict:
@@ -112,7 +118,7 @@ def run_fetch(cmd: list[str], interval: float) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     samples: list[tuple[float, int]] = []
     stderr_tail: list[str] = []
-    peak = [0]
+    peak = [0, 0]
     stop = threading.Event()
 
     def read_progress() -> None:
@@ -127,7 +133,8 @@ def run_fetch(cmd: list[str], interval: float) -> dict:
 
     def watch_memory() -> None:
         while not stop.wait(0.2):
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            rss, pss = tree_memory(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
 
     readers = [threading.Thread(target=read_progress, daemon=True), threading.Thread(target=watch_memory, daemon=True)]
     for t in readers:
@@ -141,7 +148,7 @@ def run_fetch(cmd: list[str], interval: float) -> dict:
     io1 = read_io()
     if proc.returncode != 0:
         raise SystemExit(f"fetch failed (rc {proc.returncode}): {''.join(stderr_tail)[-3000:]}")
-    return {"seconds": seconds, "summary": json.loads(stdout), "samples": samples, "peak_tree_rss": peak[0],
+    return {"seconds": seconds, "summary": json.loads(stdout), "samples": samples, "peak_tree_rss": peak[0], "peak_tree_pss": peak[1],
             "write_bytes": io1["write_bytes"] - io0["write_bytes"],
             "cancelled_write_bytes": io1["cancelled_write_bytes"] - io0["cancelled_write_bytes"]}
 
@@ -221,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         "bytes_per_clip": round(first["write_bytes"] / args.clips, 1),
         "on_disk_bytes": on_disk,
         "peak_tree_rss_mb": round(first["peak_tree_rss"] / 2**20, 1),
+        "peak_tree_pss_mb": round(first["peak_tree_pss"] / 2**20, 1),
         "peak_single_rss_mb": round(self_max / 2**20, 1),
         "rerun_s": round(rerun["seconds"], 1), "rerun_write_bytes": rerun["write_bytes"],
         "load_before": load_before, "load_after": load_average(),
@@ -246,7 +254,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  written        {f['write_bytes'] / 2**20:,.1f} MiB = {f['bytes_per_clip']:.0f} bytes per clip "
               f"(deleted before reaching the disk: {f['cancelled_write_bytes'] / 2**20:,.1f} MiB); "
               f"left in OUT: {f['on_disk_bytes'] / 2**20:,.1f} MiB")
-        print(f"  peak memory    {f['peak_tree_rss_mb']:,.0f} MiB (sum over the process tree), largest process "
+        print(f"  peak memory    RSS {f['peak_tree_rss_mb']:,.0f} MiB summed over the process tree (shared pages "
+              f"counted in every process), PSS {f['peak_tree_pss_mb']:,.0f} MiB; largest process "
               f"{f['peak_single_rss_mb']:,.0f} MiB")
         print(f"  rerun          {f['rerun_s']:8.1f} s, {f['rerun_write_bytes'] / 2**20:,.1f} MiB written")
         for name, ok in checks.items():

@@ -18,7 +18,15 @@ from typing import Any
 
 from valor_data.atomic import atomic_write_bytes
 from valor_data.clip import ClipRef
-from valor_data.fetch.filters import ALL_THRESHOLDS, DEFAULT_FILTERS, FILTERS, build_filters, thresholds_of
+from valor_data.fetch.filters import (
+    ALL_THRESHOLDS,
+    DEFAULT_FILTERS,
+    FILTERS,
+    RENAMED_THRESHOLDS,
+    build_filters,
+    renamed_threshold_error,
+    thresholds_of,
+)
 from valor_data.fetch.normalize import NormalizeOptions
 from valor_data.fetch.sources import DownloadOptions
 from valor_data.inputs import BadRow
@@ -49,6 +57,9 @@ class FetchOptions:
         one that none of them takes is an error when it was set by the user (named in ``explicit``).
         Raises ValueError (one line) for unknown names and bad values."""
         flags = dict(flags)
+        renamed = sorted(RENAMED_THRESHOLDS.keys() & flags.keys())
+        if renamed:
+            raise ValueError("; ".join(renamed_threshold_error(n, as_flag=True) for n in renamed))
         filters = tuple(flags.pop("filters", DEFAULT_FILTERS))
         unknown = [n for n in filters if n not in FILTERS]
         if unknown:
