@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
         cmd = [*VALOR_DATA, "fetch", str(ids), "--out", str(out), "--source", "local", "--video-dir",
                str(work / "empty"), "--workers", str(args.workers), "--json"]
         first = run_fetch(cmd, args.interval)
+        print(f"first run: {first['seconds']:.1f} s, {first['write_bytes'] / args.clips:.0f} bytes written per clip, "
+              f"peak tree RSS {first['peak_tree_rss'] / 2**20:.0f} MiB", file=sys.stderr)
         counts = first["summary"]["counts"]
         if counts != {"unavailable": args.clips}:
             raise SystemExit(f"expected {args.clips} unavailable clips, got {counts}")

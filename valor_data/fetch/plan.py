@@ -181,11 +181,21 @@ def plan_tasks(clips: Iterable[ClipRef], out_dir: str | os.PathLike, options: Fe
             for i, o in enumerate(range(0, len(ordered), task_size))]
 
 
-def input_fingerprint(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow]) -> str:
+def input_fingerprint(clips: Iterable[ClipRef], bad_rows: Sequence[BadRow], *, in_plan_order: bool = False) -> str:
+    """sha256 over every clip (in plan order: its key, labels and captions) and every invalid row.
+
+    Each clip contributes the bytes of ``json.dumps([key, labels, captions])``, built from json's own C
+    string escaper instead of a ``json.dumps`` call per clip (a million clips: seconds saved at every
+    rerun). ``in_plan_order`` skips the sort when the caller already holds the plan's order."""
+    esc = json.encoder.encode_basestring_ascii
     h = hashlib.sha256()
-    dumps = json.JSONEncoder().encode
-    for c in sorted(clips, key=plan_order):
-        h.update(dumps([c.key, list(c.labels), list(c.captions)]).encode())
+    chunk: list[str] = []
+    for c in clips if in_plan_order else sorted(clips, key=plan_order):
+        chunk.append(f"[{esc(c.key)}, [{', '.join(map(esc, c.labels))}], [{', '.join(map(esc, c.captions))}]]")
+        if len(chunk) >= 10_000:
+            h.update("".join(chunk).encode())
+            chunk.clear()
+    h.update("".join(chunk).encode())
     for b in bad_rows:
         h.update(json.dumps([b.raw, b.message]).encode())
     return h.hexdigest()
@@ -225,12 +235,12 @@ def plan_digest(config: dict) -> str:
 
 
 def fetch_config(clips: Sequence[ClipRef], bad_rows: Sequence[BadRow], options: FetchOptions,
-                 task_size: int) -> dict:
+                 task_size: int, *, in_plan_order: bool = False) -> dict:
     """What ``fetch_config.json`` records: inputs fingerprint, task size, output-shaping and run options."""
     return {
         "version": CONFIG_VERSION,
         "inputs": {"clips": len(clips), "invalid_rows": len(bad_rows),
-                   "sha256": input_fingerprint(clips, bad_rows)},
+                   "sha256": input_fingerprint(clips, bad_rows, in_plan_order=in_plan_order)},
         "task_size": task_size,
         "outputs": options.output_config(),
         "run": options.run_config(),

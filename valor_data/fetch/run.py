@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -35,14 +36,15 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from valor_data.atomic import LockBusy, atomic_write_bytes, exclusive_lock
+from valor_data.atomic import LockBusy, atomic_path, atomic_write_bytes, exclusive_lock
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
 from valor_data.engines.distributor import Distributor, get_distributor
 from valor_data.engines.storage import require_local
@@ -77,9 +79,13 @@ def _write_table(table: pa.Table, path: Path) -> None:
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
-def _counts(statuses: Iterable[str]) -> dict[str, int]:
-    c = Counter(statuses)
-    return {s: c[s] for s in STATUSES if c[s]}
+def _status_counts(table: pa.Table) -> Counter:
+    return Counter({d["values"]: d["counts"] for d in pc.value_counts(table.column("status")).to_pylist()})
+
+
+def _counts(counts: Counter) -> dict[str, int]:
+    """Clips per status, in the order of ``clip.STATUSES``."""
+    return {s: counts[s] for s in STATUSES if counts[s]}
 
 
 def _resume(task: FetchTask) -> dict[str, dict]:
@@ -130,8 +136,8 @@ def run_task(task: FetchTask) -> TaskResult:
 def _run_task(task: FetchTask) -> TaskResult:
     started = time.monotonic()
     if task.part_path.is_file():
-        statuses = pq.read_table(task.part_path, columns=["status"]).column("status").to_pylist()
-        return TaskResult(task.index, len(task.clips), _counts(statuses), already_done=True)
+        counts = _status_counts(pq.read_table(task.part_path, columns=["status"]))
+        return TaskResult(task.index, len(task.clips), _counts(counts), already_done=True)
     task.part_path.parent.mkdir(parents=True, exist_ok=True)
     rows = _resume(task)
     resumed = len(rows)
@@ -147,7 +153,7 @@ def _run_task(task: FetchTask) -> TaskResult:
     task.journal_path.unlink(missing_ok=True)
     shutil.rmtree(task.work_dir, ignore_errors=True)
     task.lock_path.unlink(missing_ok=True)  # safe once done: whoever locks it next finds the part manifest
-    return TaskResult(task.index, len(task.clips), _counts(table.column("status").to_pylist()), resumed,
+    return TaskResult(task.index, len(task.clips), _counts(_status_counts(table)), resumed,
                       seconds=round(time.monotonic() - started, 3))
 
 
@@ -157,34 +163,49 @@ def _run_task(task: FetchTask) -> TaskResult:
 PLAN_METADATA_KEY = b"valor.fetch.plan"
 
 
+MERGE_ROW_GROUP = 65_536  # rows per row group of manifest.parquet: what the merge holds in memory at once
+
+
 def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence[BadRow],
-                   plan: str = "") -> pa.Table:
-    """Concatenate the part manifests in task order, then the invalid rows; write manifest.parquet.
+                   plan: str = "") -> dict[str, int]:
+    """Write manifest.parquet: the part manifests in task order, then the invalid rows; returns the clips
+    per status. Streamed in row groups of ``MERGE_ROW_GROUP`` rows, so a million-clip merge holds one
+    group in memory, not the whole manifest.
 
     ``plan`` (the digest of ``fetch_config.json``'s inputs, task size and outputs) is stored in the file's
     metadata: a rerun that finds every task done and this digest in the manifest has nothing to merge."""
-    tables = [pq.read_table(t.part_path).cast(MANIFEST_SCHEMA) for t in tasks]
-    tables.append(pa.Table.from_pylist([bad_row(b) for b in bad_rows], schema=MANIFEST_SCHEMA))
-    table = pa.concat_tables(tables).combine_chunks()
-    if plan:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), PLAN_METADATA_KEY: plan.encode()})
-    _write_table(table, out_dir / "manifest.parquet")
+    schema = MANIFEST_SCHEMA.with_metadata({PLAN_METADATA_KEY: plan.encode()}) if plan else MANIFEST_SCHEMA
+    counts: Counter = Counter()
+    parts = (pq.read_table(t.part_path).cast(MANIFEST_SCHEMA) for t in tasks)
+    invalid = pa.Table.from_pylist([bad_row(b) for b in bad_rows], schema=MANIFEST_SCHEMA)
+    with atomic_path(out_dir / "manifest.parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        group: list[pa.Table] = []
+        rows = 0
+        for table in itertools.chain(parts, [invalid]):
+            counts += _status_counts(table)
+            group.append(table)
+            rows += table.num_rows
+            if rows >= MERGE_ROW_GROUP:
+                writer.write_table(pa.concat_tables(group), row_group_size=rows)  # one row group
+                group, rows = [], 0
+        if group:
+            writer.write_table(pa.concat_tables(group), row_group_size=max(1, rows))
     for t in tasks:  # leftovers of a run killed after a part manifest was written
         if t.journal_path.is_dir():  # the per-clip journal of older versions
             shutil.rmtree(t.journal_path, ignore_errors=True)
         t.journal_path.unlink(missing_ok=True)
         t.lock_path.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "_work", ignore_errors=True)
-    return table
+    return _counts(counts)
 
 
-def _merged_statuses(manifest: Path, plan: str) -> list[str] | None:
-    """The statuses of ``manifest`` when it was merged for ``plan`` (nothing changed since), else None."""
+def _merged_counts(manifest: Path, plan: str) -> dict[str, int] | None:
+    """Clips per status of ``manifest`` when it was merged for ``plan`` (nothing changed since), else None."""
     try:
         meta = pq.read_schema(manifest).metadata or {}
         if meta.get(PLAN_METADATA_KEY) != plan.encode():
             return None
-        return pq.read_table(manifest, columns=["status"]).column("status").to_pylist()
+        return _counts(_status_counts(pq.read_table(manifest, columns=["status"])))
     except (OSError, pa.ArrowException):
         return None
 
@@ -256,7 +277,8 @@ def run_fetch(
     with _locked(out), _frozen_heap():
         size = task_size or stored_task_size(out) or auto_task_size(len(clips), getattr(distributor, "workers", 1))
         tasks = plan_tasks(clips, out, options, size)
-        config = fetch_config(clips, bad_rows, options, size)
+        planned = [c for t in tasks for c in t.clips]
+        config = fetch_config(planned, bad_rows, options, size, in_plan_order=True)
         check_config(out, config)
         (out / "_tasks").mkdir(exist_ok=True)
         done = {p.name for p in os.scandir(out / "_tasks") if p.name.endswith(".parquet")}
@@ -268,7 +290,7 @@ def run_fetch(
                     on_task(TaskResult(t.index, len(t.clips), {}, already_done=True))
         resumed = 0
         manifest = out / "manifest.parquet"
-        statuses = None if pending else _merged_statuses(manifest, plan_digest(config))
+        counts = None if pending else _merged_counts(manifest, plan_digest(config))
         if pending:
             manifest.unlink(missing_ok=True)  # stale from now on, until the merge below
             import av  # noqa: F401  (imported once here; forked workers inherit it)
@@ -278,9 +300,9 @@ def run_fetch(
                 resumed += result.resumed
                 if on_task is not None:
                     on_task(result)
-        if statuses is None:
-            statuses = merge_manifest(out, tasks, bad_rows, plan_digest(config)).column("status").to_pylist()
+        if counts is None:
+            counts = merge_manifest(out, tasks, bad_rows, plan_digest(config))
     return FetchSummary(
         out_dir=str(out), manifest=str(manifest), clips=len(clips), invalid_rows=len(bad_rows),
         duplicates=duplicates, tasks=len(tasks), tasks_done_before=len(tasks) - len(pending),
-        clips_resumed=resumed, counts=_counts(statuses), seconds=round(time.monotonic() - started, 3))
+        clips_resumed=resumed, counts=counts, seconds=round(time.monotonic() - started, 3))

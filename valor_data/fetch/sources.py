@@ -30,6 +30,7 @@ from typing import Protocol, TypeVar
 
 from valor_data.clip import YTID_RE, ClipRef, Status
 from valor_data.fetch.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
+from valor_data.fetch.jsruntime import ytdlp_js_runtimes
 
 SOURCES = ("youtube", "mirror", "local")
 # Best video up to 360p (enough for a 224 short side) plus the best audio; else the best single file up to
@@ -162,6 +163,7 @@ def ytdlp_params(opts: DownloadOptions, clip: ClipRef, workdir: Path) -> dict:
         "retries": 0,  # retries are ours: exponential back-off, transient reasons only
         "fragment_retries": 0,
         "external_downloader_args": {"ffmpeg_i": ffmpeg_in, **({"ffmpeg_o": ffmpeg_out} if ffmpeg_out else {})},
+        "js_runtimes": ytdlp_js_runtimes(),  # YouTube's challenges need one (fetch/jsruntime.py)
     }
     if opts.max_filesize:
         params["max_filesize"] = opts.max_filesize
