@@ -165,3 +165,13 @@ def test_free_disk_and_the_table(tmp_path):
     assert res.exit_code == 1
     assert "MISSING" in res.output and "missing for --source local: " in res.output and "disk (--out)" in res.output
     assert os.path.basename(str(tmp_path)) in res.output
+
+
+def test_fetch_from_youtube_warns_before_the_run_when_the_runtime_is_missing(tmp_path, monkeypatch, no_venv_deno):
+    monkeypatch.setenv("PATH", str(_bin_dir(tmp_path, keep=("ffmpeg",))))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("not-a-clip-id\n")  # no valid clip: nothing is downloaded
+    res = CliRunner().invoke(main, ["fetch", str(ids), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "warning: JavaScript runtime: none found" in res.stderr
+    assert "valor-data doctor --source youtube" in res.stderr

@@ -243,11 +243,14 @@ def check_cookies(opts: DoctorOptions) -> list[Check]:
     path = Path(opts.cookies)
     if not path.is_file() or not os.access(path, os.R_OK):
         return [Check("cookies", False, f"{path}: not a readable file", required=required)]
-    from http.cookiejar import LoadError
+    from http.cookiejar import LoadError, MozillaCookieJar
 
-    from yt_dlp.cookies import YoutubeDLCookieJar
+    try:  # the very reader yt-dlp will use
+        from yt_dlp.cookies import YoutubeDLCookieJar as Jar
+    except ImportError:
+        Jar = MozillaCookieJar
 
-    jar = YoutubeDLCookieJar(str(path))
+    jar = Jar(str(path))
     try:
         jar.load(ignore_discard=True, ignore_expires=True)
     except (LoadError, OSError, ValueError, UnicodeDecodeError) as e:
@@ -331,6 +334,12 @@ def run_checks(opts: DoctorOptions) -> list[Check]:
     for check in CHECKS:
         rows.extend(check(opts))
     return rows
+
+
+def youtube_problems() -> list[str]:
+    """What stops YouTube downloads here (yt-dlp, its JavaScript runtime, EJS), one line each: for
+    ``fetch --source youtube`` to warn about before a long run fails clip by clip."""
+    return [f"{r.name}: {r.detail}" for r in missing(check_ytdlp(DoctorOptions(source="youtube")))]
 
 
 def missing(rows: Sequence[Check]) -> list[Check]:

@@ -63,7 +63,7 @@ def test_out_holds_nothing_per_clip_and_a_lost_marker_is_redone(fetch_scale, tmp
     (out / "_tasks" / "00003.parquet").unlink()
     redo = run_fetch(read.clips, read.bad_rows, out, opts)
     assert redo.tasks_done_before == 4 and redo.counts == first.counts
-    assert manifest.stat().st_ino != before[1]  # merged again
+    assert manifest.stat().st_mtime_ns != before[0]  # merged again (the inode number may be reused)
     rows = pq.read_table(manifest)
     assert rows.num_rows == 500 and rows.column("key").to_pylist() == sorted(
         rows.column("key").to_pylist(), key=lambda k: k.rsplit("_", 2)[0])

@@ -177,6 +177,11 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
     finally:
         gc.enable()
     warn_bad_rows(inputs_read.bad_rows)  # each is also a manifest row, status invalid_id
+    if options.download.source == "youtube":
+        from valor_data.doctor import youtube_problems
+
+        for problem in youtube_problems():
+            click.echo(f"warning: {problem} (`valor-data doctor --source youtube` checks the rest)", err=True)
 
     clips = inputs_read.clips
     totals: dict[str, int] = {}

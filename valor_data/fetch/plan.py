@@ -191,7 +191,9 @@ def input_fingerprint(clips: Iterable[ClipRef], bad_rows: Sequence[BadRow], *, i
     h = hashlib.sha256()
     chunk: list[str] = []
     for c in clips if in_plan_order else sorted(clips, key=plan_order):
-        chunk.append(f"[{esc(c.key)}, [{', '.join(map(esc, c.labels))}], [{', '.join(map(esc, c.captions))}]]")
+        # the key ({ytid}_{start_ms}_{end_ms}, validated characters) needs no escaping
+        chunk.append(f'["{c.ytid}_{c.start_ms}_{c.end_ms}", [{", ".join(map(esc, c.labels))}], '
+                     f'[{", ".join(map(esc, c.captions))}]]')
         if len(chunk) >= 10_000:
             h.update("".join(chunk).encode())
             chunk.clear()
