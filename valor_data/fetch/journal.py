@@ -11,8 +11,9 @@ newline and is ignored, so its clip is simply fetched again. :func:`resume_journ
 with the records it keeps before anything is appended again, so a torn tail never sits in the middle.
 
 Durability: the data a ``write`` hands to the kernel survives the death of the process (SIGKILL, OOM
-killer); it is ``fsync``-ed at most once per ``sync_interval`` seconds (default 1), so a power cut loses
-at most the last second of clips, which are fetched again.
+killer). A record is ``fsync``-ed with it when ``sync_interval`` seconds (default 1) have passed since the
+last fsync: with real clips (seconds each) that is every record, in a burst of fast failures about one
+per second. A power cut loses the records since the last fsync; their clips are fetched again.
 """
 
 from __future__ import annotations
