@@ -186,7 +186,7 @@ REASONS: dict[Status, str] = {
     Status.NO_AUDIO: "no audio stream",
     Status.TOO_SHORT: "the clip is shorter than --min-duration",
     Status.SILENT: "audio RMS below --silence-db",
-    Status.FROZEN: "the video is frozen or black (frame differences below --frozen-threshold)",
+    Status.FROZEN: "the video is frozen (no part of the picture changes by --frozen-diff) or black (--black-share of the pixels dark)",
     Status.FFMPEG_ERROR: "ffmpeg failed to normalise a clip that probed as valid",
     Status.ERROR: "an unexpected error (a bug): the message keeps the exception",
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ def read_audioset_csv(path: str | Path) -> Iterator[ClipRef | BadRow]:
     Tolerates the trailing empty columns that spreadsheets add.
     """
     path = Path(path)
+    source = str(path)
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f, skipinitialspace=True)
         for row in reader:
@@ -55,17 +57,16 @@ def read_audioset_csv(path: str | Path) -> Iterator[ClipRef | BadRow]:
                 continue
             while row and row[-1].strip() == "":
                 row = row[:-1]
-            raw = ",".join(row)
             if len(row) < 3:
-                yield BadRow(str(path), line, raw, f"expected YTID, start, end, labels; got {len(row)} fields")
+                yield BadRow(source, line, ",".join(row), f"expected YTID, start, end, labels; got {len(row)} fields")
                 continue
-            labels = tuple(x.strip() for x in ",".join(row[3:]).split(",") if x.strip())
+            # Label mids come from a vocabulary of 527: one string object each, not one per row (a million
+            # rows of an unbalanced-train CSV hold ~2 million labels).
+            labels = tuple(sys.intern(x.strip()) for x in ",".join(row[3:]).split(",") if x.strip())
             try:
-                yield ClipRef.from_seconds(
-                    row[0].strip(), row[1], row[2], labels=labels, source=str(path), line=line
-                )
+                yield ClipRef.from_seconds(row[0].strip(), row[1], row[2], labels=labels, source=source, line=line)
             except InvalidClip as e:
-                yield BadRow(str(path), line, raw, str(e))
+                yield BadRow(source, line, ",".join(row), str(e))
 
 
 def _valor_records(path: Path) -> Iterator[tuple[int, object]]:

@@ -40,12 +40,15 @@ def test_probe_facts_of_a_good_clip(kinds):
     assert facts.source_duration == pytest.approx(4.0, abs=0.05)
     assert -30 < facts.rms_db < -15  # a sine with a little noise
     assert facts.motion > 3 and facts.luma > 50 and facts.frames_sampled >= 3
+    assert facts.block_motion > 8 and facts.dark_share < 0.5
 
 
 def test_probe_measures(kinds):
     assert probe_media(kinds["silent"]).rms_db == -120.0
-    assert probe_media(kinds["frozen"]).motion < 1.0
-    assert probe_media(kinds["black"]).luma < 5
+    frozen = probe_media(kinds["frozen"])
+    assert frozen.motion < 1.0 and frozen.block_motion < 8
+    black = probe_media(kinds["black"])
+    assert black.luma < 5 and black.dark_share == 1.0
     assert probe_media(kinds["short"]).duration == pytest.approx(1.0, abs=0.05)
     no_video = probe_media(kinds["no_video"])
     assert not no_video.has_video and no_video.frames_sampled == 0
@@ -72,10 +75,10 @@ def test_thresholds_are_configurable(kinds):
     facts = probe_media(kinds["ok"], 0.5, 3.5)
     assert apply_filters(build_filters(thresholds={"silence_db": -10.0}), facts).reason == "silent"
     assert apply_filters(build_filters(thresholds={"min_duration": 5.0}), facts).reason == "too_short"
-    assert apply_filters(build_filters(thresholds={"frozen_threshold": 1000.0}), facts).reason == "frozen"
-    assert apply_filters(build_filters(thresholds={"black_luma": 250.0}), facts).reason == "frozen"
+    assert apply_filters(build_filters(thresholds={"frozen_diff": 1000.0}), facts).reason == "frozen"
+    assert apply_filters(build_filters(thresholds={"black_share": facts.dark_share}), facts).reason == "frozen"
     frozen = probe_media(kinds["frozen"])
-    assert apply_filters(build_filters(thresholds={"frozen_threshold": 0.01}), frozen) is None
+    assert apply_filters(build_filters(thresholds={"frozen_diff": 0.0}), frozen) is None
 
 
 def test_filters_can_be_chosen(kinds):
@@ -98,9 +101,9 @@ def test_every_filter_has_the_same_shape():
         f = cls()
         assert f.name == name
         assert f.check(ProbeFacts(has_video=True, has_audio=True, duration=10.0, rms_db=-20.0, motion=10.0,
-                                  luma=100.0, frames_sampled=5)) is None
-    assert thresholds_of(DEFAULT_FILTERS) == {"min_duration": 2.0, "silence_db": -60.0, "frozen_threshold": 1.0,
-                                              "black_luma": 20.0}
+                                  block_motion=20.0, luma=100.0, dark_share=0.1, frames_sampled=5)) is None
+    assert thresholds_of(DEFAULT_FILTERS) == {"min_duration": 2.0, "silence_db": -60.0, "frozen_diff": 8.0,
+                                              "black_share": 0.98}
 
 
 def test_decodable_rejects_nothing_decoded():

@@ -15,9 +15,10 @@ import pytest
 
 from valor_data.clip import ClipRef
 from valor_data.fetch.filters import build_filters
+from valor_data.fetch.journal import Journal, encode_record, read_journal
 from valor_data.fetch.plan import FetchOptions, plan_tasks
 from valor_data.fetch.process import process_clip
-from valor_data.fetch.run import _journal, run_task
+from valor_data.fetch.run import run_task
 from valor_data.fetch.sources import DownloadOptions
 
 EXPECTED = {
@@ -42,7 +43,7 @@ KILL_POINTS = {
     # a clip is being downloaded/normalised in a worker
     "mid-clip": lambda out: (out / "_work").is_dir() and any((out / "_work").rglob("*.mp4*")),
     # some clips of an unfinished task are journaled
-    "mid-task": lambda out: any((out / "_tasks").glob("*.journal/*.json")) if (out / "_tasks").is_dir() else False,
+    "mid-task": lambda out: (out / "_tasks").is_dir() and any(read_journal(j)[0] for j in (out / "_tasks").glob("*.journal")),
     # some tasks are done, others not
     "between-tasks": lambda out: 1 <= _parts(out) < N_TASKS,
 }
@@ -66,7 +67,7 @@ def _check_finished(out: Path) -> None:
                 assert frames > 0 and c.duration / 1e6 == pytest.approx(3.0, abs=0.1)
     on_disk = {p.relative_to(out).as_posix() for p in (out / "clips").rglob("*") if p.is_file()}
     assert on_disk == referenced  # no stray or partial file
-    leftovers = [p for p in out.rglob("*") if p.name.endswith((".tmp", ".part")) or p.suffix == ".journal"]
+    leftovers = [p for p in out.rglob("*") if p.name.endswith((".tmp", ".part", ".journal"))]
     assert leftovers == [] and not (out / "_work").exists()
     assert _parts(out) == N_TASKS
 
@@ -109,7 +110,7 @@ def test_sigkill_then_rerun(tmp_path, console_script, resume_ids, source_dir, mi
 
 def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
     """An interrupted task: one clip journaled, a renamed-in but unjournaled file, a journal row whose file
-    was cut short, a half-written journal row. The rerun keeps only the first and redoes the rest."""
+    was cut short, a journal record torn by the kill. The rerun keeps only the first and redoes the rest."""
     opts = FetchOptions(download=DownloadOptions(source="local", video_dir=str(source_dir)))
     clips = [ClipRef.from_clip_id(f"{y}_0.500_3.500") for y in ("-okAAAAAAA1", "f404JJJJJ10", "ok_BBBBBBB2")]
     (task,) = plan_tasks(clips, tmp_path / "out", opts, task_size=3)
@@ -117,14 +118,18 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
 
     source, filters = make_source(opts.download), build_filters()
     first = process_clip(task.clips[0], task, source, filters)
-    _journal(task, first)
     third = process_clip(task.clips[2], task, source, filters)
-    _journal(task, third)
+    task.journal_path.parent.mkdir(parents=True)
+    with Journal(task.journal_path) as journal:
+        journal.append(first)
+        journal.append(third)
     v3 = task.out / third["video_path"]
     v3.write_bytes(v3.read_bytes()[:1000])  # cut short after its row was written: size no longer matches
     video2, audio2 = (task.out / p for p in task.media_paths(task.clips[1]))
     video2.write_bytes(b"half a video")  # renamed in, killed before its journal row
-    (task.journal_dir / f"{task.clips[1].key}.json.tmp").write_text('{"key": "f404JJJJJ10_500_3500", "sta')
+    second = {**first, "key": task.clips[1].key, "video_path": str(video2.relative_to(task.out))}
+    with open(task.journal_path, "ab") as f:
+        f.write(encode_record(second)[:-30])  # its record cut short by the kill
     (task.work_dir / "leftover").mkdir(parents=True)
     (task.work_dir / "leftover" / "segment.mp4.part").write_bytes(b"x")
 
@@ -135,5 +140,5 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
     for r in rows:
         for col, size_col in (("video_path", "video_bytes"), ("audio_path", "audio_bytes")):
             assert (task.out / r[col]).stat().st_size == r[size_col] > 1000
-    assert not task.journal_dir.exists() and not task.work_dir.exists()
+    assert not task.journal_path.exists() and not task.work_dir.exists()
     assert run_task(task).already_done  # idempotent

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from valor_data.cli import main
+from valor_data.fetch.journal import read_journal
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]  # a second JVM starts: ~30 s on 2 loaded cores
 TIMING = ("download_s", "process_s", "attempts")
@@ -25,7 +26,7 @@ def _parts(out: Path) -> int:
 
 
 def _journaled(out: Path) -> bool:
-    return (out / "_tasks").is_dir() and any((out / "_tasks").glob("*.journal/*.json"))
+    return (out / "_tasks").is_dir() and any(read_journal(j)[0] for j in (out / "_tasks").glob("*.journal"))
 
 
 def test_driver_killed_then_rerun_resumes(tmp_path, console_script, spark_distributor, spark_ids, spark_mirror,

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from valor_data.cli import main
+from valor_data.fetch.journal import read_journal
 
 pytestmark = pytest.mark.spark
 TIMING = ("download_s", "process_s", "attempts")
@@ -61,7 +62,8 @@ def kill_worker_mid_task(out: Path, stop: threading.Event, killed: dict) -> None
     while not stop.is_set() and not killed:
         for journal in sorted((out / "_tasks").glob("*.journal")) if (out / "_tasks").is_dir() else []:
             task = journal.name.split(".")[0]
-            if not any(journal.glob("*.json")):
+            journaled = len(read_journal(journal)[0])
+            if not journaled:
                 continue
             for pid, ppid in _children_ffmpeg(f"{out}/_work/{task}/"):
                 if _is_spark_python_worker(ppid):
@@ -70,7 +72,7 @@ def kill_worker_mid_task(out: Path, stop: threading.Event, killed: dict) -> None
                             os.kill(victim, signal.SIGKILL)
                         except ProcessLookupError:
                             pass
-                    killed.update(task=task, worker=ppid, journaled=len(list(journal.glob("*.json"))))
+                    killed.update(task=task, worker=ppid, journaled=journaled)
                     return
         time.sleep(0.005)
 

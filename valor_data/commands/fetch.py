@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -14,7 +15,8 @@ from valor_data.clip import OK
 from valor_data.commands.common import running_distributor, spark_master_option, warn_bad_rows
 from valor_data.engines.distributor import DistributorUnavailable
 from valor_data.engines.storage import is_url
-from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS
+from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, renamed_threshold_error
+from valor_data.fetch.probe import DARK_LUMA, GRID
 from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES
 from valor_data.inputs import FORMATS
 from valor_data.progress import progress_bar
@@ -56,6 +58,15 @@ def _ytdlp_opts(value: str | None) -> tuple[tuple[str, object], ...]:
     if not isinstance(parsed, dict):
         raise click.BadParameter("must be a JSON object of yt-dlp parameters", param_hint="--ytdlp-opts")
     return tuple(sorted(parsed.items()))
+
+
+def _renamed_option(name: str):
+    """A hidden flag whose meaning changed: refused with one line naming its replacement."""
+    def refuse(ctx: click.Context, param: click.Parameter, value: object) -> None:
+        if value is not None:
+            raise click.UsageError(renamed_threshold_error(name, as_flag=True), ctx)
+
+    return click.option(f"--{name.replace('_', '-')}", hidden=True, expose_value=False, callback=refuse)
 
 
 def _print_summary(summary, as_json: bool) -> None:
@@ -104,10 +115,14 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--min-duration", type=float, default=2.0, show_default=True, help="Shortest clip kept, seconds.")
 @click.option("--silence-db", type=float, default=-60.0, show_default=True,
               help="Audio RMS (dBFS) below which a clip is silent.")
-@click.option("--frozen-threshold", type=float, default=1.0, show_default=True,
-              help="Mean grey-level difference (0-255) between sampled frames below which video is frozen.")
-@click.option("--black-luma", type=float, default=20.0, show_default=True,
-              help="Mean luma (0-255) below which every sampled frame counts as black.")
+@click.option("--frozen-diff", type=click.FloatRange(min=0), default=8.0, show_default=True,
+              help=f"Frozen when no block of a {GRID}x{GRID} grid over the picture changes by this many grey "
+                   "levels (0-255, block mean) between sampled frames.")
+@click.option("--black-share", type=click.FloatRange(0, 1, min_open=True), default=0.98, show_default=True,
+              help=f"Black when at least this share of the pixels of every sampled frame is dark (luma <= "
+                   f"{DARK_LUMA:g} of 255), as ffmpeg's blackdetect counts.")
+@_renamed_option("frozen_threshold")
+@_renamed_option("black_luma")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Output frame rate (default: the source's, capped at --max-fps).")
 @click.option("--max-fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
@@ -154,11 +169,19 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
         options = FetchOptions.from_flags(flags, explicit)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
+    gc.disable()  # a million input rows are a million live objects: collections while reading are wasted
     try:
         inputs_read = read_inputs(inputs, input_format)
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    finally:
+        gc.enable()
     warn_bad_rows(inputs_read.bad_rows)  # each is also a manifest row, status invalid_id
+    if options.download.source == "youtube":
+        from valor_data.doctor import youtube_problems
+
+        for problem in youtube_problems():
+            click.echo(f"warning: {problem} (`valor-data doctor --source youtube` checks the rest)", err=True)
 
     clips = inputs_read.clips
     totals: dict[str, int] = {}

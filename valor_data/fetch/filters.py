@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from valor_data.clip import REASONS, Status
-from valor_data.fetch.probe import ProbeFacts
+from valor_data.fetch.probe import DARK_LUMA, ProbeFacts
 
 
 @dataclass(frozen=True)
@@ -112,21 +112,54 @@ class NotSilent(ClipFilter):
 @register("not_frozen")
 @dataclass(frozen=True)
 class NotFrozen(ClipFilter):
-    """Sampled frames must differ (``frozen_threshold``, mean abs grey difference 0-255) and not be black."""
+    """The picture must change somewhere and must not be black.
 
-    frozen_threshold: float = 1.0
-    black_luma: float = 20.0
+    Frozen: no block of a 16 x 16 grid (``probe.GRID``) changes between any two consecutive sampled frames
+    by ``frozen_diff`` grey levels (0-255, mean over the block), so a small object moving over a still
+    background counts as motion; measured on synthetic media, stills re-encoded at every keyframe reach
+    about 7 and a 6-px object crossing a 320-px frame about 9. Black: every sampled frame has at least
+    ``black_share`` of its pixels dark (luma <= ``probe.DARK_LUMA``), as ffmpeg's blackdetect counts them
+    (98 %), so a night scene with a lit stage, fireworks or a bright object on black is not black.
+    """
+
+    frozen_diff: float = 8.0
+    black_share: float = 0.98
+
+    def __post_init__(self) -> None:
+        if not self.frozen_diff >= 0:
+            raise ValueError(f"--frozen-diff must be >= 0 (grey levels 0-255), got {self.frozen_diff:g}")
+        if not 0 < self.black_share <= 1:
+            raise ValueError(f"--black-share must be in (0, 1], got {self.black_share:g}")
 
     def check(self, facts: ProbeFacts) -> Rejection | None:
         if not facts.has_video or facts.frames_sampled == 0:
             return None
-        if facts.luma is not None and facts.luma < self.black_luma:
-            return Rejection(Status.FROZEN, f"black video: brightest sampled frame has mean luma {facts.luma:.1f} "
-                                       f"< --black-luma {self.black_luma:g}")
-        if facts.frames_sampled >= 2 and facts.motion is not None and facts.motion < self.frozen_threshold:
-            return Rejection(Status.FROZEN, f"frozen video: largest difference between {facts.frames_sampled} sampled "
-                                       f"frames is {facts.motion:.2f} < --frozen-threshold {self.frozen_threshold:g}")
+        if facts.dark_share is not None and facts.dark_share >= self.black_share:
+            return Rejection(Status.FROZEN, f"black video: {100 * facts.dark_share:.1f} % of the pixels of every "
+                                            f"sampled frame are dark (luma <= {DARK_LUMA:g}), >= --black-share "
+                                            f"{self.black_share:g}")
+        if facts.frames_sampled >= 2 and facts.block_motion is not None and facts.block_motion < self.frozen_diff:
+            return Rejection(Status.FROZEN, f"frozen video: no block of the picture changes by more than "
+                                            f"{facts.block_motion:.2f} grey levels between {facts.frames_sampled} "
+                                            f"sampled frames < --frozen-diff {self.frozen_diff:g}")
         return None
+
+
+# Thresholds whose meaning changed: (replacement, what it measures now), named when someone passes the old one.
+RENAMED_THRESHOLDS: dict[str, tuple[str, str]] = {
+    "frozen_threshold": ("frozen_diff", "the largest change of any block of the picture, not of the whole-frame "
+                                        "mean"),
+    "black_luma": ("black_share", "the share of dark pixels of every sampled frame, not the brightest frame's "
+                                  "mean luma"),
+}
+
+
+def renamed_threshold_error(name: str, as_flag: bool = False) -> str:
+    """The one line that tells a user of an old threshold what replaced it (``--flag`` spelling on demand)."""
+    new, why = RENAMED_THRESHOLDS[name]
+    if as_flag:
+        name, new = (f"--{n.replace('_', '-')}" for n in (name, new))
+    return f"{name} was replaced by {new} ({why})"
 
 
 DEFAULT_FILTERS: tuple[str, ...] = ("decodable", "has_video", "has_audio", "min_duration", "not_silent", "not_frozen")
@@ -151,6 +184,9 @@ def build_filters(names: Sequence[str] = DEFAULT_FILTERS, thresholds: Mapping[st
     Raises ValueError for an unknown filter name or a threshold that none of the chosen filters takes.
     """
     thresholds = dict(thresholds or {})
+    renamed = sorted(set(thresholds) & RENAMED_THRESHOLDS.keys())
+    if renamed:
+        raise ValueError("; ".join(renamed_threshold_error(n) for n in renamed))
     unknown = [n for n in names if n not in FILTERS]
     if unknown:
         raise ValueError(f"unknown filter(s) {', '.join(map(repr, unknown))}: choose from {', '.join(FILTERS)}")

@@ -3,10 +3,14 @@
 One pass over the segment gives what every filter needs, so no filter re-opens the file:
 * stream facts: duration, fps, size, codecs, sample rate, channels (from the container, no decoding);
 * ``rms_db``: the RMS level of all audio in the segment, in dBFS (floor -120 for digital silence);
-* ``motion``: the largest mean absolute difference (0-255) between consecutive sampled frames, on small
-  grey thumbnails, and ``luma``: the brightest sampled frame's mean (0-255). Frames are sampled at the
-  keyframes (cheap: nothing else is decoded); when a segment has fewer than three keyframes every frame is
-  decoded and a few spread over the segment are kept.
+* on small grey thumbnails of sampled frames (0-255): ``motion``, the largest mean absolute difference
+  between consecutive sampled frames over the whole picture, and ``block_motion``, the same on the
+  worst block of a ``GRID`` x ``GRID`` split of the picture (change anywhere counts: a small object moving
+  over a still background is motion); ``luma``, the brightest sampled frame's mean, and ``dark_share``,
+  the smallest share of dark pixels (at most ``DARK_LUMA``) of any sampled frame (black means almost
+  every pixel dark, as in ffmpeg's blackdetect). Frames are sampled at the keyframes (cheap: nothing else
+  is decoded); when a segment has fewer than three keyframes every frame is decoded and a few spread over
+  the segment are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import numpy as np
 SILENCE_FLOOR_DB = -120.0
 THUMB_WIDTH = 64
 MIN_KEYFRAMES = 3
+GRID = 16  # block_motion: a 16 x 16 grid, each block 1/256 of the picture (4 x 3 pixels of a 4:3 thumbnail)
+DARK_LUMA = 25.0  # a dark pixel, 0-255: about ffmpeg blackdetect's default (10 % of the video range)
 
 
 class ProbeError(Exception):
@@ -44,7 +50,9 @@ class ProbeFacts:
     channels: int | None = None
     rms_db: float | None = None
     motion: float | None = None
+    block_motion: float | None = None
     luma: float | None = None
+    dark_share: float | None = None
     frames_sampled: int = 0
     decode_error: str | None = None  # a decoding error met part-way (frames before it still count)
     extra: dict = field(default_factory=dict)
@@ -226,5 +234,23 @@ def _summarise(facts: ProbeFacts, seg: _Segment) -> None:
     facts.frames_sampled = len(thumbs)
     if thumbs:
         facts.luma = float(max(th.mean() for th in thumbs))
-        facts.motion = float(max((np.abs(b - a).mean() for a, b in zip(thumbs, thumbs[1:], strict=False)),
-                                 default=0.0))
+        facts.dark_share = min(dark_share(th) for th in thumbs)
+        pairs = list(zip(thumbs, thumbs[1:], strict=False))
+        facts.motion = float(max((np.abs(b - a).mean() for a, b in pairs), default=0.0))
+        facts.block_motion = max((block_motion(a, b) for a, b in pairs), default=0.0)
+
+
+def block_motion(a: np.ndarray, b: np.ndarray, grid: int = GRID) -> float:
+    """The largest mean absolute difference between two grey images over the blocks of a ``grid`` x
+    ``grid`` split (fewer rows or columns when the image has fewer pixels): where anything changes."""
+    diff = np.abs(b.astype(np.float32) - a.astype(np.float32))
+    h, w = diff.shape
+    ys = np.linspace(0, h, min(grid, h) + 1).astype(int)
+    xs = np.linspace(0, w, min(grid, w) + 1).astype(int)
+    sums = np.add.reduceat(np.add.reduceat(diff, ys[:-1], axis=0), xs[:-1], axis=1)
+    return float((sums / np.outer(np.diff(ys), np.diff(xs))).max())
+
+
+def dark_share(image: np.ndarray, dark_luma: float = DARK_LUMA) -> float:
+    """The share of pixels of a grey image (0-255) at or below ``dark_luma``."""
+    return float(np.count_nonzero(image <= dark_luma)) / max(1, image.size)

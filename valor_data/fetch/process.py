@@ -95,8 +95,9 @@ def download_clip(clip: ClipRef, task: FetchTask, source: Source) -> Downloaded:
     d = task.options.download
     started = time.monotonic()
     try:
-        segment, attempts = retry_transient(lambda n: source.fetch(clip, _fresh_dir(work)), d.retries,
-                                            d.retry_wait, d.retry_max_wait)
+        segment, attempts = retry_transient(
+            lambda n: source.fetch(clip, _fresh_dir(work) if source.needs_workdir else work),
+            d.retries, d.retry_wait, d.retry_max_wait)
         return Downloaded(clip, segment, None, attempts, round(time.monotonic() - started, 3))
     except ClipFailure as failure:
         return Downloaded(clip, None, failure, getattr(failure, "attempts", 1), round(time.monotonic() - started, 3))

@@ -7,23 +7,28 @@ Output layout of ``OUT`` (the contract ``shard``, Spark and the demo rely on)::
     OUT/clips/{task:05d}/{key}.mp4     H.264 video, no audio        (only for status == "ok")
     OUT/clips/{task:05d}/{key}.flac    FLAC audio
     OUT/_tasks/{task:05d}.parquet      a finished task's rows: its done-marker, written last, atomically
-    OUT/_tasks/{task:05d}.journal/     per-clip rows of an unfinished task ({key}.json), for resuming
+    OUT/_tasks/{task:05d}.journal      an unfinished task's rows, one appended record per clip (journal.py)
     OUT/_work/{task:05d}/              scratch (downloads, temp outputs); deleted when the task finishes
     OUT/_errors/{task:05d}.log         tracebacks of clips whose status is ``error`` (a bug): kept
 
 Resumability (SIGKILL at any moment): media are written under ``_work`` and renamed into ``clips`` only when
-complete; a clip's journal row is written (tmp + rename) only after its files are in place; the task's
-part manifest is written (tmp + fsync + rename) only after every clip has a row. A rerun skips tasks with a
-part manifest; an unfinished task keeps the journaled clips whose files are intact, deletes every other
-file in its clip folder and its scratch, and does the rest. So no clip is lost, none is done twice, and no
-partial file is ever taken as done.
+complete; a clip's journal record is appended only after its files are in place (a record cut short by the
+kill fails its CRC and is ignored); the task's part manifest is written (tmp + fsync + rename) only after
+every clip has a row. A rerun skips tasks with a part manifest; an unfinished task keeps the journaled clips
+whose files are intact, deletes every other file in its clip folder and its scratch, and does the rest. So
+no clip is lost, none is done twice, and no partial file is ever taken as done.
+
+Scale: per clip, the bookkeeping is one appended journal record (a few hundred bytes, fsynced at most once a
+second); per task, one part manifest, one lock file and the journal; a rerun of a finished job reads the
+part markers' names and the manifest's metadata only (see :func:`merge_manifest`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
+import gc
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -31,18 +36,20 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from valor_data.atomic import LockBusy, atomic_write_bytes, atomic_write_text, exclusive_lock
+from valor_data.atomic import LockBusy, atomic_path, atomic_write_bytes, exclusive_lock
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
 from valor_data.engines.distributor import Distributor, get_distributor
 from valor_data.engines.storage import require_local
 from valor_data.fetch.filters import build_filters
+from valor_data.fetch.journal import Journal, resume_journal
 from valor_data.fetch.plan import (
     FetchOptions,
     FetchTask,
@@ -50,6 +57,7 @@ from valor_data.fetch.plan import (
     auto_task_size,
     check_config,
     fetch_config,
+    plan_digest,
     plan_tasks,
     stored_task_size,
 )
@@ -71,29 +79,19 @@ def _write_table(table: pa.Table, path: Path) -> None:
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
-def _counts(statuses: Iterable[str]) -> dict[str, int]:
-    c = Counter(statuses)
-    return {s: c[s] for s in STATUSES if c[s]}
+def _status_counts(table: pa.Table) -> Counter:
+    return Counter({d["values"]: d["counts"] for d in pc.value_counts(table.column("status")).to_pylist()})
+
+
+def _counts(counts: Counter) -> dict[str, int]:
+    """Clips per status, in the order of ``clip.STATUSES``."""
+    return {s: counts[s] for s in STATUSES if counts[s]}
 
 
 def _resume(task: FetchTask) -> dict[str, dict]:
     """Rows journaled by an interrupted run whose files are intact; everything else of the task is wiped."""
     keys = {c.key for c in task.clips}
-    kept: dict[str, dict] = {}
-    if task.journal_dir.is_dir():
-        for entry in sorted(task.journal_dir.iterdir()):
-            if entry.suffix != ".json":
-                entry.unlink(missing_ok=True)  # a journal row cut short by the kill
-                continue
-            try:
-                row = json.loads(entry.read_text())
-            except (OSError, ValueError):
-                entry.unlink(missing_ok=True)
-                continue
-            if row.get("key") not in keys or not _files_intact(task.out, row):
-                entry.unlink(missing_ok=True)
-                continue
-            kept[row["key"]] = row
+    kept = resume_journal(task.journal_path, lambda row: row["key"] in keys and _files_intact(task.out, row))
     keep_files = {Path(row[c]).name for row in kept.values() for c in ("video_path", "audio_path") if row.get(c)}
     if task.clip_dir.is_dir():
         for entry in task.clip_dir.iterdir():
@@ -111,12 +109,6 @@ def _files_intact(out: Path, row: dict) -> bool:
         if not row.get(path_col) or not p.is_file() or p.stat().st_size != row.get(size_col):
             return False
     return True
-
-
-def _journal(task: FetchTask, row: dict) -> None:
-    task.journal_dir.mkdir(parents=True, exist_ok=True)
-    # Not synced: a journal row lost to a power cut only means that clip is fetched again.
-    atomic_write_text(task.journal_dir / f"{row['key']}.json", json.dumps(row, sort_keys=True), sync=False)
 
 
 def _die_with_parent() -> None:
@@ -144,40 +136,78 @@ def run_task(task: FetchTask) -> TaskResult:
 def _run_task(task: FetchTask) -> TaskResult:
     started = time.monotonic()
     if task.part_path.is_file():
-        statuses = pq.read_table(task.part_path, columns=["status"]).column("status").to_pylist()
-        return TaskResult(task.index, len(task.clips), _counts(statuses), already_done=True)
+        counts = _status_counts(pq.read_table(task.part_path, columns=["status"]))
+        return TaskResult(task.index, len(task.clips), _counts(counts), already_done=True)
     task.part_path.parent.mkdir(parents=True, exist_ok=True)
     rows = _resume(task)
     resumed = len(rows)
     source = make_source(task.options.download)
     filters = build_filters(task.options.filters, dict(task.options.thresholds))
-    for downloaded in prefetched([c for c in task.clips if c.key not in rows], task, source):
-        row = finish_clip(downloaded, task, filters)
-        _journal(task, row)
-        rows[row["key"]] = row
+    with Journal(task.journal_path) as journal:
+        for downloaded in prefetched([c for c in task.clips if c.key not in rows], task, source):
+            row = finish_clip(downloaded, task, filters)
+            journal.append(row)
+            rows[row["key"]] = row
     table = pa.Table.from_pylist([rows[c.key] for c in task.clips], schema=MANIFEST_SCHEMA)
     _write_table(table, task.part_path)
-    shutil.rmtree(task.journal_dir, ignore_errors=True)
+    task.journal_path.unlink(missing_ok=True)
     shutil.rmtree(task.work_dir, ignore_errors=True)
     task.lock_path.unlink(missing_ok=True)  # safe once done: whoever locks it next finds the part manifest
-    return TaskResult(task.index, len(task.clips), _counts(table.column("status").to_pylist()), resumed,
+    return TaskResult(task.index, len(task.clips), _counts(_status_counts(table)), resumed,
                       seconds=round(time.monotonic() - started, 3))
 
 
 # ----------------------------------------------------------------------------------------------------
 # The whole job
 # ----------------------------------------------------------------------------------------------------
-def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence[BadRow]) -> pa.Table:
-    """Concatenate the part manifests in task order, then the invalid rows; write manifest.parquet."""
-    tables = [pq.read_table(t.part_path).cast(MANIFEST_SCHEMA) for t in tasks]
-    tables.append(pa.Table.from_pylist([bad_row(b) for b in bad_rows], schema=MANIFEST_SCHEMA))
-    table = pa.concat_tables(tables)
-    _write_table(table, out_dir / "manifest.parquet")
+PLAN_METADATA_KEY = b"valor.fetch.plan"
+
+
+MERGE_ROW_GROUP = 65_536  # rows per row group of manifest.parquet: what the merge holds in memory at once
+
+
+def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence[BadRow],
+                   plan: str = "") -> dict[str, int]:
+    """Write manifest.parquet: the part manifests in task order, then the invalid rows; returns the clips
+    per status. Streamed in row groups of ``MERGE_ROW_GROUP`` rows, so a million-clip merge holds one
+    group in memory, not the whole manifest.
+
+    ``plan`` (the digest of ``fetch_config.json``'s inputs, task size and outputs) is stored in the file's
+    metadata: a rerun that finds every task done and this digest in the manifest has nothing to merge."""
+    schema = MANIFEST_SCHEMA.with_metadata({PLAN_METADATA_KEY: plan.encode()}) if plan else MANIFEST_SCHEMA
+    counts: Counter = Counter()
+    parts = (pq.read_table(t.part_path).cast(MANIFEST_SCHEMA) for t in tasks)
+    invalid = pa.Table.from_pylist([bad_row(b) for b in bad_rows], schema=MANIFEST_SCHEMA)
+    with atomic_path(out_dir / "manifest.parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        group: list[pa.Table] = []
+        rows = 0
+        for table in itertools.chain(parts, [invalid]):
+            counts += _status_counts(table)
+            group.append(table)
+            rows += table.num_rows
+            if rows >= MERGE_ROW_GROUP:
+                writer.write_table(pa.concat_tables(group), row_group_size=rows)  # one row group
+                group, rows = [], 0
+        if group:
+            writer.write_table(pa.concat_tables(group), row_group_size=max(1, rows))
     for t in tasks:  # leftovers of a run killed after a part manifest was written
-        shutil.rmtree(t.journal_dir, ignore_errors=True)
+        if t.journal_path.is_dir():  # the per-clip journal of older versions
+            shutil.rmtree(t.journal_path, ignore_errors=True)
+        t.journal_path.unlink(missing_ok=True)
         t.lock_path.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "_work", ignore_errors=True)
-    return table
+    return _counts(counts)
+
+
+def _merged_counts(manifest: Path, plan: str) -> dict[str, int] | None:
+    """Clips per status of ``manifest`` when it was merged for ``plan`` (nothing changed since), else None."""
+    try:
+        meta = pq.read_schema(manifest).metadata or {}
+        if meta.get(PLAN_METADATA_KEY) != plan.encode():
+            return None
+        return _counts(_status_counts(pq.read_table(manifest, columns=["status"])))
+    except (OSError, pa.ArrowException):
+        return None
 
 
 @dataclass
@@ -214,6 +244,18 @@ def _locked(out: Path, wait_s: float = 5.0) -> Iterator[None]:
                              "stop it, then rerun") from None
 
 
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Move every object alive now (the clips: millions at VALOR-1M scale) out of the garbage collector's
+    reach for the run: full collections stop walking them (seconds each), and forked workers stop
+    copying the memory pages a collection would touch (the recipe of ``gc.freeze``'s documentation)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_fetch(
     clips: Sequence[ClipRef],
     bad_rows: Sequence[BadRow],
@@ -232,19 +274,25 @@ def run_fetch(
     started = time.monotonic()
     out = require_local(out_dir, "fetch --out").resolve()
     distributor = distributor or get_distributor("serial", 1)
-    with _locked(out):
+    with _locked(out), _frozen_heap():
         size = task_size or stored_task_size(out) or auto_task_size(len(clips), getattr(distributor, "workers", 1))
         tasks = plan_tasks(clips, out, options, size)
-        check_config(out, fetch_config(clips, bad_rows, options, size))
+        planned = [c for t in tasks for c in t.clips]
+        config = fetch_config(planned, bad_rows, options, size, in_plan_order=True)
+        check_config(out, config)
         (out / "_tasks").mkdir(exist_ok=True)
-        pending = [t for t in tasks if not t.part_path.is_file()]
+        done = {p.name for p in os.scandir(out / "_tasks") if p.name.endswith(".parquet")}
+        pending = [t for t in tasks if t.part_path.name not in done]
         if on_task is not None:
             waiting = {t.index for t in pending}
             for t in tasks:
                 if t.index not in waiting:
                     on_task(TaskResult(t.index, len(t.clips), {}, already_done=True))
         resumed = 0
+        manifest = out / "manifest.parquet"
+        counts = None if pending else _merged_counts(manifest, plan_digest(config))
         if pending:
+            manifest.unlink(missing_ok=True)  # stale from now on, until the merge below
             import av  # noqa: F401  (imported once here; forked workers inherit it)
 
             make_source(options.download).prepare()
@@ -252,9 +300,9 @@ def run_fetch(
                 resumed += result.resumed
                 if on_task is not None:
                     on_task(result)
-        table = merge_manifest(out, tasks, bad_rows)
+        if counts is None:
+            counts = merge_manifest(out, tasks, bad_rows, plan_digest(config))
     return FetchSummary(
-        out_dir=str(out), manifest=str(out / "manifest.parquet"), clips=len(clips), invalid_rows=len(bad_rows),
+        out_dir=str(out), manifest=str(manifest), clips=len(clips), invalid_rows=len(bad_rows),
         duplicates=duplicates, tasks=len(tasks), tasks_done_before=len(tasks) - len(pending),
-        clips_resumed=resumed, counts=_counts(table.column("status").to_pylist()),
-        seconds=round(time.monotonic() - started, 3))
+        clips_resumed=resumed, counts=counts, seconds=round(time.monotonic() - started, 3))

@@ -30,6 +30,7 @@ from typing import Protocol, TypeVar
 
 from valor_data.clip import YTID_RE, ClipRef, Status
 from valor_data.fetch.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
+from valor_data.fetch.jsruntime import ytdlp_js_runtimes
 
 SOURCES = ("youtube", "mirror", "local")
 # Best video up to 360p (enough for a 224 short side) plus the best audio; else the best single file up to
@@ -101,6 +102,9 @@ class Segment:
 
 class Source(Protocol):
     name: str
+    # False when fetch never writes into ``workdir`` (local files): no scratch folder is made per clip,
+    # which at a million clips costs minutes of mkdir/rmdir.
+    needs_workdir: bool
 
     def prepare(self) -> None:
         """Expensive one-off set-up, run in the parent process before tasks are distributed."""
@@ -159,6 +163,7 @@ def ytdlp_params(opts: DownloadOptions, clip: ClipRef, workdir: Path) -> dict:
         "retries": 0,  # retries are ours: exponential back-off, transient reasons only
         "fragment_retries": 0,
         "external_downloader_args": {"ffmpeg_i": ffmpeg_in, **({"ffmpeg_o": ffmpeg_out} if ffmpeg_out else {})},
+        "js_runtimes": ytdlp_js_runtimes(),  # YouTube's challenges need one (fetch/jsruntime.py)
     }
     if opts.max_filesize:
         params["max_filesize"] = opts.max_filesize
@@ -245,6 +250,8 @@ _YDL_CACHE: dict[str, object] = {}
 
 class YtDlpSource:
     """YouTube (``generic=False``) or a URL-template mirror (``generic=True``) through yt-dlp."""
+
+    needs_workdir = True
 
     def __init__(self, opts: DownloadOptions):
         self.opts = opts
@@ -370,6 +377,7 @@ def index_video_dir(video_dir: str | os.PathLike) -> dict[str, Path]:
 
 class LocalSource:
     name = "local"
+    needs_workdir = False
 
     def __init__(self, opts: DownloadOptions):
         self.opts = opts
