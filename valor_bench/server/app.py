@@ -36,6 +36,7 @@ from valor_bench.server.limits import iso
 from valor_bench.server.security import json_depth_exceeds, same_secret
 from valor_bench.server.state import ServerState
 from valor_bench.server.teams import ANONYMOUS, Identity, InputError, identify
+from valor_bench.server.uploads import mib
 
 HERE = Path(__file__).resolve().parent
 MAX_FORM_BYTES = 64 * 1024
@@ -54,6 +55,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["iso"] = iso
+    env.globals["mib"] = mib
     env.globals["version"] = __version__
     return env
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from valor_bench.formats import Metadata
+from valor_bench.server.uploads import mib
 
 TIMEOUT = httpx.Timeout(30.0, write=600.0, read=600.0)
 
@@ -70,8 +71,8 @@ class ChallengeClient:
         limit = info["tasks"].get(task, {}).get("max_upload_bytes")
         size = path.stat().st_size
         if limit and size > limit:
-            raise RemoteError(f"{path}: {size / 1024**2:,.1f} MiB is over the server's {limit / 1024**2:,.0f} MiB "
-                              f"limit for {task.upper()}; not sent")
+            raise RemoteError(f"{path}: {mib(size)} is over the server's {mib(limit)} limit for {task.upper()}; "
+                              "not sent")
         fields = {k: v for k, v in meta.as_dict().items() if v is not None}
         url = f"/api/v1/phases/{phase}/tasks/{task}/submissions"
         try:

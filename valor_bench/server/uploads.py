@@ -23,6 +23,11 @@ MAX_FIELD_BYTES = 8 * 1024
 FORM_OVERHEAD = 64 * 1024 + MAX_FIELDS * MAX_FIELD_BYTES  # what framing and text fields may add to the file
 
 
+def mib(n: int) -> str:
+    """A size for messages: ``0.25 MiB``, ``512 MiB``, ``48.7 MiB``."""
+    return f"{n / 1024**2:,.3g} MiB" if n < 100 * 1024**2 else f"{n / 1024**2:,.0f} MiB"
+
+
 @dataclass
 class Upload:
     fields: dict[str, str] = field(default_factory=dict)
@@ -89,8 +94,8 @@ class _Receiver:
         if self.is_file:
             self.upload.size += len(chunk)
             if self.upload.size > self.max_file_bytes:
-                raise UploadRefused(413, f"{self.upload.filename}: larger than the "
-                                         f"{self.max_file_bytes / 1024**2:,.0f} MiB limit for this task")
+                raise UploadRefused(413, f"{self.upload.filename}: larger than the {mib(self.max_file_bytes)} limit "
+                                         "for this task")
             self.hash.update(chunk)
             self.out.write(chunk)
         else:
@@ -125,8 +130,8 @@ async def receive_upload(request: Request, store: BlobStore, max_file_bytes: int
         raise UploadRefused(415, "send the submission as multipart/form-data with the file in the field 'file'")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_file_bytes + FORM_OVERHEAD:
-        raise UploadRefused(413, f"the upload is {int(declared) / 1024**2:,.1f} MiB, over the "
-                                 f"{max_file_bytes / 1024**2:,.0f} MiB limit for this task")
+        raise UploadRefused(413, f"the upload is {mib(int(declared))}, over the {mib(max_file_bytes)} limit for "
+                                 "this task")
     upload = Upload()
     receiver = _Receiver(store, max_file_bytes, upload)
     parser = MultipartParser(options[b"boundary"], receiver.callbacks())
@@ -135,8 +140,7 @@ async def receive_upload(request: Request, store: BlobStore, max_file_bytes: int
         async for chunk in request.stream():
             received += len(chunk)
             if received > body_limit:
-                raise UploadRefused(413, f"the upload is over the {max_file_bytes / 1024**2:,.0f} MiB limit for "
-                                         "this task")
+                raise UploadRefused(413, f"the upload is over the {mib(max_file_bytes)} limit for this task")
             parser.write(chunk)
         parser.finalize()
     except UploadRefused:
