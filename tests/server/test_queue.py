@@ -154,3 +154,17 @@ def test_release_and_requeue(db_url):
     assert rerun.attempt == 1 and queue.finish(db, rerun, {"metrics": {}}, 1.5)
     assert _statuses(db, sid) == ["running", "queued", "running", "finished", "queued", "running", "finished"]
     db.dispose()
+
+
+def test_migrations_are_recorded_and_a_newer_schema_refused(db_url):
+    import pytest
+
+    from valor_bench.server.schema import LATEST, SchemaTooNew, schema_version
+
+    db = _db(db_url)
+    assert db.migrate() == LATEST  # idempotent
+    with db.write() as conn:
+        conn.execute(insert(schema_version).values(version=LATEST + 1, applied_at=0.0))
+    with pytest.raises(SchemaTooNew, match="upgrade valor-bench"):
+        db.migrate()
+    db.dispose()

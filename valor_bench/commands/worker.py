@@ -24,7 +24,11 @@ def worker(db_url: str, data_dir: Path | None, poll: float, log_level: str) -> N
     except ImportError as e:
         raise click.ClickException(f"the worker needs the 'server' extra: pip install 'valor[server]' ({e})") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         run_worker(db_url, data_dir, poll)
     except RuntimeError as e:
         raise click.ClickException(str(e)) from None
+    except SQLAlchemyError as e:
+        raise click.ClickException(f"database error: {' '.join(str(e.orig or e).split())}") from None

@@ -22,7 +22,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
     func,
+    inspect,
     literal_column,
     select,
 )
@@ -126,7 +128,7 @@ phase_state = Table(
 def db_now(dialect: str) -> ColumnElement:
     """The database clock as epoch seconds: one clock for the web process and every worker."""
     if dialect == "postgresql":
-        return func.extract("epoch", func.clock_timestamp())
+        return cast(func.extract("epoch", func.clock_timestamp()), Double)  # extract() is numeric since PG 14
     return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Double)
 
 
@@ -144,8 +146,8 @@ class SchemaTooNew(RuntimeError):
 
 def migrate(conn: Connection) -> int:
     """Apply the migrations this database lacks (inside the caller's transaction); returns its version."""
+    current = current_version(conn)
     schema_version.create(conn, checkfirst=True)
-    current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
     if current > LATEST:
         raise SchemaTooNew(f"the database has schema version {current}, this valor-bench knows up to {LATEST}: "
                            "upgrade valor-bench")
@@ -156,3 +158,10 @@ def migrate(conn: Connection) -> int:
                 select(db_now(conn.dialect.name))).scalar()))
             current = version
     return current
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of a database (0 when it has no valor-bench tables)."""
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(select(func.max(schema_version.c.version))).scalar() or 0

@@ -29,6 +29,7 @@ from valor_bench.ground_truth import GroundTruth, GroundTruthError, load_ground_
 from valor_bench.metrics import MAIN_METRIC
 from valor_bench.server import queue
 from valor_bench.server.db import Database, display_url
+from valor_bench.server.schema import LATEST, current_version
 from valor_bench.server.security import scrub
 from valor_bench.server.store import BlobStore
 from valor_bench.validate import validate_submission
@@ -41,7 +42,15 @@ class WorkerSettings:
     """What ``serve`` wrote into the database for the workers (they need nothing but its URL)."""
 
     def __init__(self, db: Database, data_dir: Path | None = None):
-        cfg = db.get_setting("worker")
+        with db.read() as conn:
+            version = current_version(conn)
+            cfg = db.get_setting("worker", conn) if version else None
+        if version > LATEST:
+            raise RuntimeError(f"{display_url(db.url)}: schema version {version} is newer than this valor-bench "
+                               f"({LATEST}): upgrade it")
+        if version and version < LATEST:
+            raise RuntimeError(f"{display_url(db.url)}: schema version {version} is older than this valor-bench "
+                               f"({LATEST}): start the new `valor-bench serve` first (it migrates the database)")
         if not cfg:
             raise RuntimeError(f"{display_url(db.url)}: no challenge is set up in this database: start "
                                "`valor-bench serve` on it first")
