@@ -58,6 +58,7 @@ bench: setup
 	$(PY) benchmarks/table1_acd.py --data ../shared/data
 	$(PY) benchmarks/eval_speed.py
 	$(PY) benchmarks/loader_speed.py
+	$(PY) benchmarks/server_load.py
 
 lint: setup
 	$(VENV)/bin/ruff check valor_data valor_bench valor_model tests benchmarks

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -64,8 +65,8 @@ registration: {{approval: {approval}}}
 tasks:
   avr: {{max_upload_mb: 2}}
   avc: {{max_upload_mb: 0.25}}
-server: {{rate_limit_requests: {rate}, rate_limit_seconds: 60, max_json_depth: 8, lease_seconds: {lease},
-          max_attempts: 3}}
+server: {{rate_limit_requests: {rate}, rate_limit_seconds: 60, max_json_depth: 8, max_json_mb: 0.1, lease_seconds: {lease},
+          max_attempts: 3, eval_timeout_seconds: {timeout}}}
 phases:
   - name: val
     ground_truth: {{annotations: {gt}/val.json}}
@@ -82,14 +83,14 @@ phases:
 
 
 def make_challenge(directory: Path, gt_dir: Path, *, approval: bool = False, rate: int = 1000, per_day: int = 10,
-                    lease: float = 30) -> tuple[Path, str]:
+                   lease: float = 30, timeout: float = 3600) -> tuple[Path, str]:
     from valor_bench.server.security import HOST_PREFIX, new_token
 
     token, token_hash = new_token(HOST_PREFIX)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "challenge.yaml"
     path.write_text(CHALLENGE.format(host_hash=token_hash, approval=str(approval).lower(), rate=rate, gt=gt_dir,
-                                     per_day=per_day, lease=lease))
+                                     per_day=per_day, lease=lease, timeout=timeout))
     return path, token
 
 
@@ -194,6 +195,35 @@ def harness(tmp_path, gt_dir) -> Harness:
     h = Harness(tmp_path, gt_dir)
     yield h
     h.state.db.dispose()
+
+
+@pytest.fixture
+def live_server(harness):
+    """The harness's app served by uvicorn on a free loopback port, with one worker thread scoring."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from valor_bench.server.worker import Worker
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(harness.app, host="127.0.0.1", port=port, log_level="warning"))
+    web = threading.Thread(target=server.run, daemon=True)
+    web.start()
+    worker = Worker(harness.state.db, poll_seconds=0.1)
+    jobs = threading.Thread(target=worker.run, daemon=True)
+    jobs.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    worker.stop.set()
+    server.should_exit = True
+    web.join(10)
+    jobs.join(120)
 
 
 @pytest.fixture

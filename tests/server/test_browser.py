@@ -7,9 +7,6 @@ team named ``<script>alert(1)</script>`` show as text and no dialog ever opens. 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,37 +19,11 @@ EVIL = "<script>alert(1)</script>"
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture
-def live(harness):
-    """The harness's app served by uvicorn on a free loopback port, plus one worker thread."""
-    import uvicorn
-
-    from valor_bench.server.worker import Worker
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(harness.app, host="127.0.0.1", port=port, log_level="warning"))
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    worker = Worker(harness.state.db, poll_seconds=0.2)
-    jobs = threading.Thread(target=worker.run, daemon=True)
-    jobs.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    worker.stop.set()
-    server.should_exit = True
-    web.join(10)
-    jobs.join(120)
-
-
 def _browser(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
 
 
-def test_participant_and_host_flow_in_chromium(harness, live, tmp_path, avr_npz, avc_json):
+def test_participant_and_host_flow_in_chromium(harness, live_server, tmp_path, avr_npz, avc_json):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found (make setup installs Debian's chromium): browser test skipped")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -67,7 +38,7 @@ def test_participant_and_host_flow_in_chromium(harness, live, tmp_path, avr_npz,
         browser = _browser(p)
         one = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         one.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        one.goto(f"{live}/register")
+        one.goto(f"{live_server}/register")
         one.fill("input[name=name]", EVIL)
         one.click("#register")
         token = one.locator("#token").inner_text().strip()
@@ -75,7 +46,7 @@ def test_participant_and_host_flow_in_chromium(harness, live, tmp_path, avr_npz,
         one.screenshot(path=str(artifacts / "browser_01_token_once.png"))
 
         # AVR to the hidden test phase
-        one.goto(f"{live}/team")
+        one.goto(f"{live_server}/team")
         form = one.locator("#submit-test-avr")
         form.locator("input[name=file]").set_input_files(str(avr))
         form.locator("input[name=model_name]").fill(EVIL)
@@ -88,41 +59,41 @@ def test_participant_and_host_flow_in_chromium(harness, live, tmp_path, avr_npz,
         one.screenshot(path=str(artifacts / "browser_02_avr_submission_finished.png"), full_page=True)
 
         # AVC to the public val phase, then its board
-        one.goto(f"{live}/team")
+        one.goto(f"{live_server}/team")
         form = one.locator("#submit-val-avc")
         form.locator("input[name=file]").set_input_files(str(avc))
         form.locator("input[name=model_name]").fill("plain captioner")
         form.locator("button[type=submit]").click()
         expect(one.locator("#status")).to_have_text("finished", timeout=120_000)
         assert "CIDEr" in one.locator("#scores").inner_text()
-        one.goto(f"{live}/leaderboard/val/avc")
+        one.goto(f"{live_server}/leaderboard/val/avc")
         row = one.locator("#board-1 tbody tr").first
         expect(row).to_contain_text("plain captioner")
         expect(row).to_contain_text(EVIL)  # the team name, as text
         one.screenshot(path=str(artifacts / "browser_03_val_avc_board.png"), full_page=True)
-        one.goto(f"{live}/leaderboard/test/avr")
+        one.goto(f"{live_server}/leaderboard/test/avr")
         expect(one.locator("#error")).to_contain_text("private until the host publishes")
 
         # a second team sees neither the private board nor the first team's submission
         two = browser.new_context().new_page()
         two.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        two.goto(f"{live}/register")
+        two.goto(f"{live_server}/register")
         two.fill("input[name=name]", "second team")
         two.click("#register")
         two.goto(avr_url)
         expect(two.locator("#error")).to_contain_text("no submission")
         assert "R@1" not in two.content()
-        two.goto(f"{live}/leaderboard/test/avr")
+        two.goto(f"{live_server}/leaderboard/test/avr")
         expect(two.locator("#error")).to_contain_text("private until the host publishes")
         two.screenshot(path=str(artifacts / "browser_04_second_team_private.png"))
 
         # the host publishes the test phase; everyone sees the board, the model name is text
         host = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        host.goto(f"{live}/login")
+        host.goto(f"{live_server}/login")
         host.fill("input[name=token]", harness.host_token)
         host.click("#login")
         host.click("#publish-test")
-        two.goto(f"{live}/leaderboard/test/avr")
+        two.goto(f"{live_server}/leaderboard/test/avr")
         rows = two.locator("#board-1 tbody tr")
         expect(rows).to_have_count(2)  # the team and the paper's baseline
         model = two.locator("#board-1 td.model").filter(has_text="script")

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -69,30 +66,6 @@ def test_worker_without_a_challenge_says_so(tmp_path):
 def test_serve_with_a_bad_challenge_is_one_line(tmp_path):
     res = invoke("serve", "--challenge", tmp_path / "missing.yaml")
     assert res.exit_code == 1 and "no such file (create one with: valor-bench challenge init DIR)" in res.output
-
-
-@pytest.fixture
-def live_server(harness):
-    import uvicorn
-
-    from valor_bench.server.worker import Worker
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(harness.app, host="127.0.0.1", port=port, log_level="warning"))
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    worker = Worker(harness.state.db, poll_seconds=0.1)
-    jobs = threading.Thread(target=worker.run, daemon=True)
-    jobs.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    worker.stop.set()
-    server.should_exit = True
-    web.join(10)
-    jobs.join(60)
 
 
 def test_submit_server_with_sidecar_and_wait(harness, live_server, tmp_path, avr_npz):

@@ -22,6 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from valor_bench.server.client import RemoteError, wait_until_up
 from valor_bench.server.db import Database
 from valor_bench.server.schema import events, submissions
 
@@ -45,16 +46,10 @@ class Served:
             [sys.executable, "-m", "valor_bench.cli", "serve", "--challenge", str(challenge), "--data", str(data),
              "--port", str(self.port), "--workers", str(workers), "--log-level", "warning"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
+        try:
+            wait_until_up(self.url, 60, alive=lambda: self.proc.poll() is None)
+        except RemoteError:
+            raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}") from None
 
     def worker_pids(self) -> set[int]:
         pids = set()
@@ -183,3 +178,51 @@ def test_server_sigkilled_mid_upload_loses_nothing_accepted(tmp_path, gt_dir, av
             db.dispose()
     finally:
         served.close()
+
+
+def _worker_process(db_url: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "valor_bench.cli", "worker", "--db", db_url, "--poll", "0.1"],
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def test_sigterm_hands_the_job_back_at_once(make_harness, tmp_path, avc_json):
+    h = make_harness(lease=600)  # a long lease: only the hand-back can free the job quickly
+    t = h.register("t")
+    sid = h.upload(t, "val", "avc", avc_json(h.gt("val"), tmp_path / "c.json")).json()["id"]
+    proc = _worker_process(h.db_url, tmp_path / "worker.log")
+    try:
+        assert _wait_status(h.state.db, [sid], {"running"}, 60)[sid] == "running"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        st = _wait_status(h.state.db, [sid], {"queued"}, 10)
+        assert st[sid] == "queued"
+        with h.state.db.read() as conn:
+            row = conn.execute(select(submissions).where(submissions.c.id == sid)).one()
+        assert row.attempts == 0 and row.lease_token is None
+        assert list(_event_counts(h.state.db, sid).elements()).count("queued") == 2
+    finally:
+        _kill_group(proc)
+
+
+def test_evaluation_over_the_timeout_fails_and_the_worker_exits(make_harness, tmp_path, avc_json):
+    h = make_harness(lease=0.6, timeout=0.5)
+    t = h.register("t")
+    sid = h.upload(t, "val", "avc", avc_json(h.gt("val"), tmp_path / "c.json")).json()["id"]
+    proc = _worker_process(h.db_url, tmp_path / "worker.log")
+    try:
+        assert proc.wait(60) == 75
+        with h.state.db.read() as conn:
+            row = conn.execute(select(submissions).where(submissions.c.id == sid)).one()
+        assert row.status == "failed" and "longer than 0.5 s (eval_timeout_seconds) and was stopped" in row.error
+        assert "evaluation took longer than" in row.error
+        assert _event_counts(h.state.db, sid) == {"queued": 1, "running": 1, "failed": 1}
+    finally:
+        _kill_group(proc)

@@ -122,13 +122,22 @@ def test_extension_checked_and_client_name_never_a_path(harness, tmp_path, avr_n
 def test_json_depth_refused_before_parsing(harness, tmp_path):
     t = harness.register("t")
     deep = tmp_path / "deep.json"
-    deep.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    deep.write_bytes(b"[" * 40_000 + b"]" * 40_000)
     r = harness.upload(t, "val", "avc", deep)
     assert r.status_code == 422 and "nested deeper than 8 levels (at byte 8)" in r.json()["error"]
     r = harness.api("POST", "/api/v1/teams", json={"name": "x", "a": [[[[[[[[[[1]]]]]]]]]]})
     assert r.status_code == 422 and "nested deeper" in r.json()["error"]
     r = harness.api("POST", "/api/v1/teams", content=b'{"name": "' + b"x" * 70_000 + b'"}')
     assert r.status_code == 413
+
+
+def test_json_size_limit(harness, tmp_path):
+    t = harness.register("t")
+    big = tmp_path / "ranking.json"
+    big.write_text(json.dumps({f"v{i}#0": [f"v{j}" for j in range(10)] for i in range(1000)}))
+    assert 0.1 * 1024**2 < big.stat().st_size < 2 * 1024**2  # under the AVR upload limit, over the JSON one
+    r = harness.upload(t, "val", "avr", big)
+    assert r.status_code == 413 and "over the 0.1 MiB limit for JSON submissions" in r.json()["error"]
 
 
 def test_json_depth_scanner_skips_strings():
@@ -175,6 +184,8 @@ def test_rate_limit_per_token_with_retry_after(make_harness):
     assert "at most 5 per 60 s" in r.json()["error"]
     b = h.api("POST", "/api/v1/teams", json={"name": "b"}).json()["token"]  # the address has 3 left
     assert h.api("GET", "/api/v1/team", b).status_code == 200  # another token is counted apart
+    guesses = [h.api("GET", "/api/v1/team", f"vbt_guess{i}").status_code for i in range(4)]
+    assert guesses == [401, 401, 401, 429]  # wrong tokens count against the address
 
 
 def test_hidden_ground_truth_never_served(harness, tmp_path, avr_npz):

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from valor_bench.server import submissions
-from valor_bench.server.app import HttpError, rate_limit, require, resolve_identity, state_of
+from valor_bench.server.app import HttpError, error_response, identify_request, require, state_of
 from valor_bench.server.config import Phase
 from valor_bench.server.schema import phase_state
-from valor_bench.server.security import same_secret
+from valor_bench.server.security import UploadRefused, same_secret
 from valor_bench.server.state import ServerState
-from valor_bench.server.teams import Identity
+from valor_bench.server.teams import Identity, InputError
 from valor_bench.server.uploads import receive_upload
 
 
@@ -29,18 +30,39 @@ def phase_task(state: ServerState, phase: str, task: str) -> Phase:
     return p
 
 
+def own_submission(conn: Connection, ident: Identity, sid: int):
+    """The submission ``ident`` may read (its team's, or any for the host); 404 otherwise, so another team
+    cannot even learn that the id exists."""
+    row = submissions.get_visible(conn, ident, sid)
+    if row is None:
+        raise HttpError(404, f"no submission #{sid} of yours")
+    return row
+
+
 def board_access(conn: Connection, ident: Identity, phase: Phase) -> None:
     if not (ident.is_host or submissions.is_published(conn, phase.name)):
         raise HttpError(403, f"the results of phase {phase.name} are private until the host publishes them")
 
 
-async def receive_submission(request: Request, check_csrf: bool) -> int:
+async def upload_submission(request: Request, check_csrf: bool) -> int | Response:
+    """The queued submission's id, or the refusal as a response (JSON for the API, a page for the form)."""
+    try:
+        return await _receive_submission(request, check_csrf)
+    except HttpError as e:
+        return error_response(request, e.status, e.message, e.headers)
+    except UploadRefused as e:
+        return error_response(request, e.status, str(e))
+    except InputError as e:
+        return error_response(request, 422, str(e))
+    except ClientDisconnect:
+        return Response(status_code=400)
+
+
+async def _receive_submission(request: Request, check_csrf: bool) -> int:
     """Everything from the request line to a queued submission id; raises HttpError, UploadRefused,
     InputError or ClientDisconnect."""
     state = state_of(request)
-    ident = await run_in_threadpool(resolve_identity, request)
-    request.state.ident = ident
-    rate_limit(request, ident)
+    ident = await identify_request(request)
     require("approved", ident)
     task = request.path_params["task"]
     phase = phase_task(state, request.path_params["phase"], task)

@@ -8,21 +8,26 @@ not found (also for another team's submission), 409 conflict, 413 too large, 415
 from __future__ import annotations
 
 from sqlalchemy import select
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from valor_bench import __version__
 from valor_bench.metrics import MAIN_METRIC, metric_info
 from valor_bench.server import host, submissions
-from valor_bench.server.access import board_access, phase_task, published_phases, receive_submission
-from valor_bench.server.app import HttpError, endpoint, error_response
+from valor_bench.server.access import (
+    board_access,
+    own_submission,
+    phase_task,
+    published_phases,
+    upload_submission,
+)
+from valor_bench.server.app import HttpError, endpoint
 from valor_bench.server.board import build_board
 from valor_bench.server.config import EXTENSIONS
 from valor_bench.server.limits import iso
-from valor_bench.server.security import UploadRefused
 from valor_bench.server.state import ServerState
-from valor_bench.server.teams import Identity, InputError, register_team, rotate_token, set_team_status
+from valor_bench.server.teams import Identity, register_team, rotate_token, set_team_status
 
 
 def _team_json(team) -> dict:
@@ -85,16 +90,9 @@ def new_token(request: Request, state: ServerState, ident: Identity, _data) -> R
 
 async def upload(request: Request) -> Response:
     """Multipart upload (field ``file`` plus model_name, modality, external_data, url) -> 201 + the job."""
-    try:
-        sid = await receive_submission(request, check_csrf=False)
-    except HttpError as e:
-        return error_response(request, e.status, e.message, e.headers)
-    except UploadRefused as e:
-        return error_response(request, e.status, str(e))
-    except InputError as e:
-        return error_response(request, 422, str(e))
-    except ClientDisconnect:
-        return Response(status_code=400)
+    sid = await upload_submission(request, check_csrf=False)
+    if isinstance(sid, Response):
+        return sid
     return JSONResponse({"id": sid, "status": "queued", "url": str(request.url_for("submission_page", sid=sid)),
                          "api": f"/api/v1/submissions/{sid}"}, status_code=201)
 
@@ -115,9 +113,7 @@ def my_submissions(request: Request, state: ServerState, ident: Identity, _data)
 def submission(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     sid = request.path_params["sid"]
     with state.db.read() as conn:
-        row = submissions.get_visible(conn, ident, sid)
-        if row is None:
-            raise HttpError(404, f"no submission #{sid} of yours")
+        row = own_submission(conn, ident, sid)
         v = submissions.view(state, conn, ident, row)
     return JSONResponse(v.as_json(state.challenge.phase(row.phase)))
 
@@ -126,9 +122,7 @@ def submission(request: Request, state: ServerState, ident: Identity, _data) -> 
 def choose(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     sid = request.path_params["sid"]
     with state.db.write() as conn:
-        row = submissions.get_visible(conn, ident, sid)
-        if row is None:
-            raise HttpError(404, f"no submission #{sid} of yours")
+        row = own_submission(conn, ident, sid)
         submissions.choose(conn, ident, row)
     return JSONResponse({"id": sid, "chosen": True, "phase": row.phase, "task": row.task})
 

@@ -130,6 +130,19 @@ def rate_limit(request: Request, ident: Identity) -> None:
                         {"Retry-After": str(max(1, int(wait + 0.999)))})
 
 
+async def identify_request(request: Request) -> Identity:
+    """Who is asking, counted against the rate limit; a bad token counts against the client's address, so
+    guessing tokens is rate limited too."""
+    try:
+        ident = await run_in_threadpool(resolve_identity, request)
+    except HttpError:
+        rate_limit(request, ANONYMOUS)
+        raise
+    request.state.ident = ident
+    rate_limit(request, ident)
+    return ident
+
+
 def require(auth: str | None, ident: Identity) -> None:
     if auth is None:
         return
@@ -181,9 +194,7 @@ def endpoint(auth: str | None = None, body: str | None = None):
         @functools.wraps(fn)
         async def route(request: Request) -> Response:
             try:
-                ident = await run_in_threadpool(resolve_identity, request)
-                request.state.ident = ident
-                rate_limit(request, ident)
+                ident = await identify_request(request)
                 require(auth, ident)
                 data = None
                 if body == "form":

@@ -98,6 +98,21 @@ class ChallengeClient:
             time.sleep(poll_seconds)
 
 
+def wait_until_up(server: str, timeout_seconds: float = 60.0, alive: Callable[[], bool] = lambda: True) -> None:
+    """Wait for ``/api/v1/health`` to answer (a server that was just started); RemoteError after the timeout or
+    when ``alive()`` says the server process is gone."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            if httpx.get(f"{server.rstrip('/')}/api/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if not alive() or time.monotonic() > deadline:
+            raise RemoteError(f"{server}: no answer from /api/v1/health")
+        time.sleep(0.2)
+
+
 def format_outcome(sub: dict) -> list[str]:
     """The lines ``submit --wait`` prints: problems, or the metrics (private phases say so)."""
     lines = [f"#{sub['id']} {sub['status']}: {sub['task'].upper()} {sub['phase']}, {sub['model_name']!r}"]

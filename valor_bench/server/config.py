@@ -92,6 +92,7 @@ class Challenge:
     rate_limit_requests: int = 120  # per token (or per address without one)...
     rate_limit_seconds: float = 60.0  # ...in this window
     max_json_depth: int = 16
+    max_json_bytes: int = 64 * 1024**2  # JSON submissions are parsed in memory (AVR rankings, AVC captions)
     lease_seconds: float = 60.0  # a worker's claim on a job; renewed every third of it while it lives
     max_attempts: int = 3  # leases of one job (worker deaths) before it is failed
     eval_timeout_seconds: float = 3600.0
@@ -271,12 +272,13 @@ def load_challenge(path: str | Path) -> Challenge:
             raise ChallengeError(f"{path}: phases[{i}].name: phase {phase.name!r} is defined twice")
         phases[phase.name] = phase
     reg = top.sub("registration", {"approval"})
-    srv = top.sub("server", {"rate_limit_requests", "rate_limit_seconds", "max_json_depth", "lease_seconds",
-                             "max_attempts", "eval_timeout_seconds"})
+    srv = top.sub("server", {"rate_limit_requests", "rate_limit_seconds", "max_json_depth", "max_json_mb",
+                             "lease_seconds", "max_attempts", "eval_timeout_seconds"})
     return Challenge(
         path=path.resolve(), title=top.text("title", "VALOR challenge"), description=top.text("description", ""),
         phases=phases, max_upload_bytes=upload, host_token_sha256=host, approval=reg.flag("approval", False),
         rate_limit_requests=srv.whole("rate_limit_requests", 120), rate_limit_seconds=srv.number("rate_limit_seconds", 60),
-        max_json_depth=srv.whole("max_json_depth", 16), lease_seconds=srv.number("lease_seconds", 60),
+        max_json_depth=srv.whole("max_json_depth", 16), max_json_bytes=int(srv.number("max_json_mb", 64) * 1024**2),
+        lease_seconds=srv.number("lease_seconds", 60),
         max_attempts=srv.whole("max_attempts", 3), eval_timeout_seconds=srv.number("eval_timeout_seconds", 3600),
     )

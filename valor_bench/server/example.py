@@ -38,6 +38,7 @@ server:
   rate_limit_requests: 120 # requests per token (or per address without one)...
   rate_limit_seconds: 60   # ...per this many seconds
   max_json_depth: 16       # deeper JSON uploads are refused before they are parsed
+  max_json_mb: 64          # JSON submissions are parsed in memory: larger ones are refused (AVR: send a .npz)
   lease_seconds: 60        # a worker's claim on a job, renewed while it lives; a dead worker's job is re-run after it
   max_attempts: 3          # worker deaths on one job before the job is failed
   eval_timeout_seconds: 3600

@@ -9,17 +9,22 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import select
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from valor_bench.server import host, submissions
-from valor_bench.server.access import board_access, phase_task, published_phases, receive_submission
-from valor_bench.server.app import HttpError, endpoint, error_response, render
+from valor_bench.server.access import (
+    board_access,
+    own_submission,
+    phase_task,
+    published_phases,
+    upload_submission,
+)
+from valor_bench.server.app import HttpError, endpoint, render
 from valor_bench.server.board import build_board
 from valor_bench.server.charts import breakdown_charts
 from valor_bench.server.schema import teams
-from valor_bench.server.security import UploadRefused
 from valor_bench.server.state import ServerState
 from valor_bench.server.teams import (
     Identity,
@@ -109,26 +114,15 @@ def new_token(request: Request, state: ServerState, ident: Identity, data: dict)
 
 async def upload(request: Request) -> Response:
     """The web form upload: streamed like the API's; CSRF is checked before the file is accepted."""
-    try:
-        sid = await receive_submission(request, check_csrf=True)
-    except HttpError as e:
-        return error_response(request, e.status, e.message, e.headers)
-    except UploadRefused as e:
-        return error_response(request, e.status, str(e))
-    except InputError as e:
-        return error_response(request, 422, str(e))
-    except ClientDisconnect:
-        return Response(status_code=400)
-    return _redirect(f"/submissions/{sid}")
+    sid = await upload_submission(request, check_csrf=True)
+    return sid if isinstance(sid, Response) else _redirect(f"/submissions/{sid}")
 
 
 @endpoint(auth="any")
 def submission_page(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     sid = request.path_params["sid"]
     with state.db.read() as conn:
-        row = submissions.get_visible(conn, ident, sid)
-        if row is None:
-            raise HttpError(404, f"no submission #{sid} of yours")
+        row = own_submission(conn, ident, sid)
         v = submissions.view(state, conn, ident, row)
     charts = breakdown_charts(row.task, (v.result or {}).get("breakdown")) if v.scores_visible else []
     return render(request, "submission.html", v=v, phase=state.challenge.phase(row.phase), charts=charts)
@@ -138,30 +132,28 @@ def submission_page(request: Request, state: ServerState, ident: Identity, _data
 def choose(request: Request, state: ServerState, ident: Identity, data: dict) -> Response:
     sid = request.path_params["sid"]
     with state.db.write() as conn:
-        row = submissions.get_visible(conn, ident, sid)
-        if row is None:
-            raise HttpError(404, f"no submission #{sid} of yours")
+        row = own_submission(conn, ident, sid)
         submissions.choose(conn, ident, row)
     return _redirect(f"/submissions/{sid}")
 
 
-@endpoint()
-def leaderboard(request: Request, state: ServerState, ident: Identity, _data) -> Response:
+def _board(request: Request, state: ServerState, ident: Identity):
     phase = phase_task(state, request.path_params["phase"], request.path_params["task"])
     with state.db.read() as conn:
         board_access(conn, ident, phase)
-        board = build_board(conn, phase, request.path_params["task"])
-        published = submissions.is_published(conn, phase.name)
+        return build_board(conn, phase, request.path_params["task"]), submissions.is_published(conn, phase.name)
+
+
+@endpoint()
+def leaderboard(request: Request, state: ServerState, ident: Identity, _data) -> Response:
+    board, published = _board(request, state, ident)
     return render(request, "leaderboard.html", board=board, published=published)
 
 
 @endpoint()
 def leaderboard_csv(request: Request, state: ServerState, ident: Identity, _data) -> Response:
-    phase = phase_task(state, request.path_params["phase"], request.path_params["task"])
-    with state.db.read() as conn:
-        board_access(conn, ident, phase)
-        board = build_board(conn, phase, request.path_params["task"])
-    name = f"leaderboard-{phase.name}-{board.task}.csv"
+    board, _published = _board(request, state, ident)
+    name = f"leaderboard-{board.phase.name}-{board.task}.csv"
     return Response(board.csv(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -35,14 +35,18 @@ class BlobStore:
             raise ValueError(f"not a blob name: {sha256}{ext}")
         return self.blobs / sha256[:2] / f"{sha256}{ext}"
 
+    @staticmethod
+    def sync(tmp: Path) -> None:
+        """Flush an upload to disk; done before the accepting transaction so that no lock waits for it."""
+        fsync_file(tmp)
+
     def commit(self, tmp: Path, sha256: str, ext: str) -> Path:
-        """Move a complete upload into place (durably); identical bytes already stored are reused."""
+        """Move a complete, synced upload into place; identical bytes already stored are reused."""
         final = self.path(sha256, ext)
         if final.is_file():
             tmp.unlink(missing_ok=True)
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
-        fsync_file(tmp)
         os.replace(tmp, final)
         fsync_dir(final.parent)
         return final

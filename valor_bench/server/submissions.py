@@ -22,7 +22,7 @@ from valor_bench.server.schema import choices, events, phase_state, submissions,
 from valor_bench.server.security import UploadRefused, check_npz, file_chunks, json_depth_exceeds, scrub
 from valor_bench.server.state import ServerState
 from valor_bench.server.teams import Identity, InputError, clean_text, clean_url
-from valor_bench.server.uploads import Upload
+from valor_bench.server.uploads import Upload, mib
 
 S = submissions.c
 
@@ -49,6 +49,10 @@ def check_content(state: ServerState, phase: Phase, task: str, upload: Upload) -
     if ext == ".npz":
         check_npz(upload.path, name, state.facts[phase.name].budget)
     else:
+        limit = state.challenge.max_json_bytes
+        if upload.size > limit:
+            raise UploadRefused(413, f"{name}: {mib(upload.size)} of JSON is over the {mib(limit)} limit for JSON "
+                                     "submissions (they are parsed in memory); send an AVR matrix as .npz")
         where = json_depth_exceeds(file_chunks(upload.path), state.challenge.max_json_depth)
         if where is not None:
             raise UploadRefused(422, f"{name}: JSON nested deeper than {state.challenge.max_json_depth} levels "
@@ -61,6 +65,7 @@ def accept(state: ServerState, ident: Identity, phase: Phase, task: str, upload:
     try:
         meta = read_metadata_fields(upload.fields)
         ext = check_content(state, phase, task, upload)
+        state.store.sync(upload.path)
         db = state.db
         with db.write() as conn:
             team_q = select(teams).where(teams.c.id == ident.team_id)

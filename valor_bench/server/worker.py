@@ -128,7 +128,7 @@ class Worker:
         deadline = time.monotonic() + self.settings.eval_timeout
         while not finished.wait(every):
             if time.monotonic() > deadline:
-                message = (f"evaluation took longer than {self.settings.eval_timeout:.0f} s "
+                message = (f"evaluation took longer than {self.settings.eval_timeout:g} s "
                            "(eval_timeout_seconds) and was stopped")
                 queue.fail(self.db, lease, message)
                 log.error("submission %s: %s; this worker exits", lease.submission_id, message)
