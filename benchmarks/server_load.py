@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -134,6 +135,79 @@ def make_files(out: Path, gt, n_avr: int, n_avc: int) -> list[tuple[str, Path]]:
     return files
 
 
+SINK_APP = """
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def sink(request):
+    n = 0
+    async for chunk in request.stream():
+        n += len(chunk)
+    return JSONResponse({"id": n}, status_code=201)
+
+app = Starlette(routes=[Route("/{path:path}", sink, methods=["POST"])])
+"""
+
+
+def upload_all(url: str, tokens: list[str], per_team: dict[int, list[tuple[str, Path]]],
+               path_of: Callable[[str], str]) -> tuple[list[tuple[str, float]], list[int], float]:
+    """Each team's files uploaded one after the other, all teams at once; (kind, seconds) per upload, the
+    returned ids, and the wall time."""
+    latencies: list[tuple[str, float]] = []
+    ids: list[int] = []
+    lock = threading.Lock()
+
+    def team_client(i: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens[i]}"},
+                          timeout=httpx.Timeout(900.0)) as client:
+            for kind, path in per_team[i]:
+                started = time.perf_counter()
+                with open(path, "rb") as fh:
+                    r = client.post(path_of(kind), data={"model_name": f"{path.stem} of team {i}", "modality": "av"},
+                                    files={"file": (path.name, fh)})
+                elapsed = time.perf_counter() - started
+                if r.status_code != 201:
+                    raise RuntimeError(f"{path.name}: HTTP {r.status_code}: {r.text}")
+                with lock:
+                    latencies.append((kind, elapsed))
+                    ids.append(r.json()["id"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        list(pool.map(team_client, range(len(tokens))))
+    return latencies, ids, time.perf_counter() - started
+
+
+def baseline_sink(work: Path, per_team: dict[int, list[tuple[str, Path]]]) -> tuple[list[tuple[str, float]], float]:
+    """The same uploads, at the same concurrency, to a bare Starlette app under uvicorn that reads the body and
+    discards it: what HTTP alone costs on this machine now."""
+    (work / "sink_app.py").write_text(SINK_APP)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "sink_app:app", "--port", str(port), "--log-level",
+                             "warning"], cwd=work)
+    try:
+        wait_until_up_sink(f"http://127.0.0.1:{port}", proc)
+        latencies, _ids, wall = upload_all(f"http://127.0.0.1:{port}", ["sink"] * len(per_team), per_team,
+                                           lambda kind: "/")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return latencies, wall
+
+
+def wait_until_up_sink(url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            httpx.post(url, content=b"", timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("the sink baseline server did not start")
+
+
 def baseline_evaluate(path: Path, task: str) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "valor_bench.cli", "evaluate", str(path), "--task", task, "--split", "test",
@@ -165,6 +239,7 @@ def main() -> None:
     ap.add_argument("--kill-after", type=int, default=10, help="SIGKILL a busy worker after this many results")
     ap.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temporary one)")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines reach a log file as they happen
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="valor-server-load-"))
@@ -177,10 +252,16 @@ def main() -> None:
     print(f"made {n_avr} AVR ({gt.n_texts:,} x {gt.n_clips:,} float32, "
           f"{files[0][1].stat().st_size / 1e6:.1f} MB each) and {n_avc} AVC files in {time.perf_counter() - t0:.0f} s")
 
-    print("baselines: valor-bench evaluate of one AVR and one AVC file, local copy + sha256 of one AVR file")
+    random.Random(0).shuffle(files)
+    per_team: dict[int, list[tuple[str, Path]]] = {i: [] for i in range(args.teams)}
+    for j, f in enumerate(files):
+        per_team[j % args.teams].append(f)
+    print("baselines: valor-bench evaluate of one AVR and one AVC file, local copy + sha256 of one AVR file, "
+          "the same uploads to a bare Starlette sink")
     t_avr = baseline_evaluate(next(p for k, p in files if k == "avr"), "avr")
     t_avc = baseline_evaluate(next(p for k, p in files if k == "avc"), "avc") if n_avc else 0.0
     t_copy = baseline_copy(next(p for k, p in files if k == "avr"), work / "copy.tmp")
+    sink = baseline_sink(work, per_team)
 
     subprocess.run([sys.executable, "-m", "valor_bench.cli", "challenge", "init", str(work / "challenge")],
                    check=True, capture_output=True)
@@ -196,7 +277,7 @@ def main() -> None:
                                str(port), "--workers", str(args.workers), "--log-level", "warning"],
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        run(args, url, server, work, files, t_avr, t_avc, t_copy, n_avr, n_avc)
+        run(args, url, server, work, per_team, (t_avr, t_avc, t_copy, sink), n_avr, n_avc)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -209,7 +290,8 @@ def main() -> None:
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
-def run(args, url, server, work, files, t_avr, t_avc, t_copy, n_avr, n_avc) -> None:
+def run(args, url, server, work, per_team, baselines, n_avr, n_avc) -> None:
+    t_avr, t_avc, t_copy, (sink_latencies, sink_wall) = baselines
     try:
         wait_until_up(url, 120, alive=lambda: server.poll() is None)
     except RemoteError:
@@ -218,30 +300,6 @@ def run(args, url, server, work, files, t_avr, t_avc, t_copy, n_avr, n_avc) -> N
     sampler.start()
     tokens = [httpx.post(f"{url}/api/v1/teams", json={"name": f"team {i:02d}"}).json()["token"]
               for i in range(args.teams)]
-    random.Random(0).shuffle(files)
-    per_team: dict[int, list[tuple[str, Path]]] = {i: [] for i in range(args.teams)}
-    for j, f in enumerate(files):
-        per_team[j % args.teams].append(f)
-    latencies: list[tuple[str, float]] = []
-    ids: list[int] = []
-    lock = threading.Lock()
-
-    def team_client(i: int) -> None:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tokens[i]}"},
-                          timeout=httpx.Timeout(600.0)) as client:
-            for kind, path in per_team[i]:
-                started = time.perf_counter()
-                with open(path, "rb") as fh:
-                    r = client.post(f"/api/v1/phases/test/tasks/{kind}/submissions",
-                                    data={"model_name": f"{path.stem} of team {i}", "modality": "av"},
-                                    files={"file": (path.name, fh)})
-                elapsed = time.perf_counter() - started
-                if r.status_code != 201:
-                    raise RuntimeError(f"{path.name}: HTTP {r.status_code}: {r.text}")
-                with lock:
-                    latencies.append((kind, elapsed))
-                    ids.append(r.json()["id"])
-
     db = Database(f"sqlite:///{work / 'challenge' / 'data' / 'board.sqlite'}")
     killed: dict = {}
 
@@ -265,10 +323,10 @@ def run(args, url, server, work, files, t_avr, t_avc, t_copy, n_avr, n_avc) -> N
     kill_thread = threading.Thread(target=killer, daemon=True)
     started = time.perf_counter()
     kill_thread.start()
-    with ThreadPoolExecutor(args.teams) as pool:
-        list(pool.map(team_client, range(args.teams)))
-    uploaded = time.perf_counter()
-    print(f"{len(ids)} submissions accepted in {uploaded - started:.1f} s")
+    latencies, ids, upload_wall = upload_all(url, tokens, per_team,
+                                             lambda kind: f"/api/v1/phases/test/tasks/{kind}/submissions")
+    uploaded = started + upload_wall
+    print(f"{len(ids)} submissions accepted in {upload_wall:.1f} s")
     while True:
         with db.read() as conn:
             st = Counter(conn.execute(submissions.select().with_only_columns(submissions.c.status)).scalars())
@@ -303,8 +361,13 @@ def run(args, url, server, work, files, t_avr, t_avc, t_copy, n_avr, n_avc) -> N
             print(f"{'upload-accept ' + k.upper() + ' p50 / p95':32s} {percentile(lat[k], 50):.2f} s / "
                   f"{percentile(lat[k], 95):.2f} s")
     print(f"{'upload-accept all p50 / p95':32s} {percentile(lat_all, 50):.2f} s / {percentile(lat_all, 95):.2f} s")
-    print(f"{'baseline: local copy+sha256 AVR':32s} {t_copy:.2f} s (AVR accept p50 = "
-          f"{percentile(lat['avr'], 50) / t_copy:.1f}x of it, {args.teams} clients at once)")
+    total_mb = sum(p.stat().st_size for files in per_team.values() for _, p in files) / 1e6
+    sink_avr = [x for k, x in sink_latencies if k == "avr"]
+    print(f"{'baseline: bare HTTP sink AVR':32s} p50 {percentile(sink_avr, 50):.2f} s / p95 "
+          f"{percentile(sink_avr, 95):.2f} s, all uploads in {sink_wall:.0f} s ({total_mb / sink_wall:.0f} MB/s)")
+    print(f"{'server: all uploads accepted in':32s} {upload_wall:.0f} s ({total_mb / upload_wall:.0f} MB/s) = "
+          f"{upload_wall / sink_wall:.2f}x the sink; AVR accept p50 = {percentile(lat['avr'], 50) / percentile(sink_avr, 50):.2f}x")
+    print(f"{'baseline: local copy+sha256 AVR':32s} {t_copy:.2f} s for one file, alone")
     print(f"{'end to end':32s} {ended - started:.0f} s (uploads done after {uploaded - started:.0f} s)")
     print(f"{'submissions per minute':32s} {len(ids) / minutes:.1f}")
     print(f"{'baseline: evaluate AVR / AVC':32s} {t_avr:.1f} s / {t_avc:.1f} s -> {args.workers} workers that only "

@@ -134,7 +134,7 @@ def test_json_depth_refused_before_parsing(harness, tmp_path):
 def test_json_size_limit(harness, tmp_path):
     t = harness.register("t")
     big = tmp_path / "ranking.json"
-    big.write_text(json.dumps({f"v{i}#0": [f"v{j}" for j in range(10)] for i in range(1000)}))
+    big.write_text(json.dumps({f"v{i}#0": [f"v{j}" for j in range(10)] for i in range(3000)}))
     assert 0.1 * 1024**2 < big.stat().st_size < 2 * 1024**2  # under the AVR upload limit, over the JSON one
     r = harness.upload(t, "val", "avr", big)
     assert r.status_code == 413 and "over the 0.1 MiB limit for JSON submissions" in r.json()["error"]
