@@ -197,6 +197,56 @@ def baseline_sink(work: Path, per_team: dict[int, list[tuple[str, Path]]]) -> tu
     return latencies, wall
 
 
+def write_challenge(directory: Path, lease: float) -> Path:
+    """The example challenge with limits and the rate limit raised for the load (and a shorter lease)."""
+    subprocess.run([sys.executable, "-m", "valor_bench.cli", "challenge", "init", str(directory)], check=True,
+                   capture_output=True)
+    cfile = directory / "challenge.yaml"
+    text = cfile.read_text().replace("lease_seconds: 60", f"lease_seconds: {lease:g}")
+    text = text.replace("limits: {per_day: 2, per_month: 20, total: 50}", "limits: {per_day: 50, total: 500}")
+    text = text.replace("rate_limit_requests: 120", "rate_limit_requests: 100000")
+    cfile.write_text(text)
+    return cfile
+
+
+def start_server(cfile: Path, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "valor_bench.cli", "serve", "--challenge", str(cfile), "--port",
+                             str(port), "--workers", str(workers), "--log-level", "warning"],
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, 120, alive=lambda: proc.poll() is None)
+    except RemoteError:
+        raise SystemExit(f"serve did not start: {log.read_text()[-2000:]}") from None
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def register(url: str, teams: int) -> list[str]:
+    return [httpx.post(f"{url}/api/v1/teams", json={"name": f"team {i:02d}"}).json()["token"] for i in range(teams)]
+
+
+def baseline_server_alone(work: Path, per_team: dict[int, list[tuple[str, Path]]], lease: float) -> float:
+    """The same uploads to a second server with no worker running: the upload path without CPU contention."""
+    proc, url = start_server(write_challenge(work / "alone", lease), 0, work / "alone.log")
+    try:
+        _lat, _ids, wall = upload_all(url, register(url, len(per_team)), per_team,
+                                      lambda kind: f"/api/v1/phases/test/tasks/{kind}/submissions")
+    finally:
+        stop_server(proc)
+        shutil.rmtree(work / "alone", ignore_errors=True)
+    return wall
+
+
 def wait_until_up_sink(url: str, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
@@ -262,44 +312,22 @@ def main() -> None:
     t_avc = baseline_evaluate(next(p for k, p in files if k == "avc"), "avc") if n_avc else 0.0
     t_copy = baseline_copy(next(p for k, p in files if k == "avr"), work / "copy.tmp")
     sink = baseline_sink(work, per_team)
-
-    subprocess.run([sys.executable, "-m", "valor_bench.cli", "challenge", "init", str(work / "challenge")],
-                   check=True, capture_output=True)
-    cfile = work / "challenge" / "challenge.yaml"
-    text = cfile.read_text().replace("lease_seconds: 60", f"lease_seconds: {args.lease:g}")
-    text = text.replace("limits: {per_day: 2, per_month: 20, total: 50}", "limits: {per_day: 50, total: 500}")
-    text = text.replace("rate_limit_requests: 120", "rate_limit_requests: 100000")
-    cfile.write_text(text)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(work / "serve.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "valor_bench.cli", "serve", "--challenge", str(cfile), "--port",
-                               str(port), "--workers", str(args.workers), "--log-level", "warning"],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    alone = baseline_server_alone(work, per_team, args.lease)
+    server, url = start_server(write_challenge(work / "challenge", args.lease), args.workers, work / "serve.log")
     try:
-        run(args, url, server, work, per_team, (t_avr, t_avc, t_copy, sink), n_avr, n_avc)
+        run(args, url, server, work, per_team, (t_avr, t_avc, t_copy, sink, alone), n_avr, n_avc)
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+        stop_server(server)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def run(args, url, server, work, per_team, baselines, n_avr, n_avc) -> None:
-    t_avr, t_avc, t_copy, (sink_latencies, sink_wall) = baselines
-    try:
-        wait_until_up(url, 120, alive=lambda: server.poll() is None)
-    except RemoteError:
-        raise SystemExit(f"serve did not start: {(work / 'serve.log').read_text()[-2000:]}") from None
+    t_avr, t_avc, t_copy, (sink_latencies, sink_wall), alone_wall = baselines
     sampler = RssSampler(server.pid)
     sampler.start()
-    tokens = [httpx.post(f"{url}/api/v1/teams", json={"name": f"team {i:02d}"}).json()["token"]
-              for i in range(args.teams)]
+    tokens = register(url, args.teams)
     db = Database(f"sqlite:///{work / 'challenge' / 'data' / 'board.sqlite'}")
     killed: dict = {}
 
@@ -367,6 +395,8 @@ def run(args, url, server, work, per_team, baselines, n_avr, n_avc) -> None:
           f"{percentile(sink_avr, 95):.2f} s, all uploads in {sink_wall:.0f} s ({total_mb / sink_wall:.0f} MB/s)")
     print(f"{'server: all uploads accepted in':32s} {upload_wall:.0f} s ({total_mb / upload_wall:.0f} MB/s) = "
           f"{upload_wall / sink_wall:.2f}x the sink; AVR accept p50 = {percentile(lat['avr'], 50) / percentile(sink_avr, 50):.2f}x")
+    print(f"{'same uploads, no worker running':32s} {alone_wall:.0f} s ({total_mb / alone_wall:.0f} MB/s) = "
+          f"{alone_wall / sink_wall:.2f}x the sink: the rest is CPU shared with the scoring workers")
     print(f"{'baseline: local copy+sha256 AVR':32s} {t_copy:.2f} s for one file, alone")
     print(f"{'end to end':32s} {ended - started:.0f} s (uploads done after {uploaded - started:.0f} s)")
     print(f"{'submissions per minute':32s} {len(ids) / minutes:.1f}")
@@ -375,8 +405,8 @@ def run(args, url, server, work, per_team, baselines, n_avr, n_avc) -> None:
     print(f"{'peak RSS web process':32s} {sampler.server_peak / 2**20:.0f} MiB")
     for pid, peak in sorted(sampler.worker_peak.items()):
         note = " (SIGKILLed)" if pid == killed.get("pid") else ""
-        print(f"{'peak RSS worker ' + str(pid) + note:32s} {peak / 2**20:.0f} MiB python, "
-              f"{sampler.worker_tree_peak.get(pid, 0) / 2**20:.0f} MiB with its JVM/scorer children")
+        print(f"{'peak RSS worker ' + str(pid) + note:32s} {peak / 2**20:.0f} MiB python (VmHWM); largest sampled "
+              f"RSS with its JVM/scorer children {sampler.worker_tree_peak.get(pid, 0) / 2**20:.0f} MiB")
     if not exactly_once or finished != len(ids):
         raise SystemExit("FAILED: a submission was lost, failed or recorded twice")
 
