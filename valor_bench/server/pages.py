@@ -10,7 +10,7 @@ import secrets
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from valor_bench.server import host, submissions
@@ -231,8 +231,6 @@ def routes() -> list[Route]:
 
 @endpoint(auth="host")
 def host_export_json(request: Request, state: ServerState, ident: Identity, _data) -> Response:
-    from starlette.responses import JSONResponse
-
     with state.db.read() as conn:
         data = host.export_json(conn, state)
     return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="challenge-export.json"'})
