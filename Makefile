@@ -24,6 +24,16 @@ system-deps:
 	  fi; \
 	fi
 	@command -v java >/dev/null || { [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; } || echo "[setup] warning: java not found: METEOR and --distributor spark need Java 17 (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17; or set JAVA_HOME); everything else works without it"
+	@# Chromium: the challenge server's browser tests (Playwright drives Debian's /usr/bin/chromium).
+	@if ! [ -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "[setup] installing Debian's chromium (browser tests of valor-bench serve)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "[setup] warning: apt-get install chromium failed: the browser tests will be skipped"; \
+	  else \
+	    echo "[setup] warning: /usr/bin/chromium not found: the browser tests of valor-bench serve are skipped (Debian/Ubuntu: sudo apt-get install chromium)"; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -49,6 +59,7 @@ bench: setup
 	$(PY) benchmarks/eval_speed.py
 	$(PY) benchmarks/loader_speed.py
 	$(PY) benchmarks/fetch_scale.py
+	$(PY) benchmarks/server_load.py
 
 lint: setup
 	$(VENV)/bin/ruff check valor_data valor_bench valor_model tests benchmarks

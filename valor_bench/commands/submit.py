@@ -47,10 +47,21 @@ from valor_bench.validate import validate_submission
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
               help="SQLite file (default: $VALOR_LEADERBOARD or ~/.cache/valor/leaderboard.sqlite).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stored entry's id and scores as JSON.")
+@click.option("--server", help="Upload to a challenge server (valor-bench serve) instead of the local leaderboard.")
+@click.option("--token", envvar="VALOR_TOKEN", help="With --server: the team's API token (or $VALOR_TOKEN).")
+@click.option("--phase", help="With --server: the challenge phase (default: the only one with this task).")
+@click.option("--wait", is_flag=True, help="With --server: follow the submission until it is scored, print the result.")
 def submit(submission: Path, task: str, split: str | None, annotations: Path | None, available: Path | None,
            model_name: str | None, modality: str | None, external_data: str | None, url: str | None,
-           name: str | None, db: Path | None, as_json: bool) -> None:
-    """Validate, score and store SUBMISSION in the local leaderboard (a byte-identical file is refused)."""
+           name: str | None, db: Path | None, as_json: bool, server: str | None, token: str | None,
+           phase: str | None, wait: bool) -> None:
+    """Validate, score and store SUBMISSION in the local leaderboard (a byte-identical file is refused), or
+    upload it to a challenge server with --server."""
+    if server:
+        _submit_remote(submission, task, phase, server, token, available, wait,
+                       {"model_name": model_name or name, "modality": modality, "external_data": external_data,
+                        "url": url})
+        return
     gt = load_gt(split, annotations, available)
     meta_in = {"model_name": model_name, "modality": modality, "external_data": external_data, "url": url}
     v = validate_submission(submission, task, gt, meta_in)
@@ -92,3 +103,18 @@ def submit(submission: Path, task: str, split: str | None, annotations: Path | N
         print_evaluation(ev, Console(highlight=False))
         click.echo(f"stored #{entry_id} {name!r} in {db}: {main_metric_label(task)} {main:.2f}, "
                    f"position {position} of {len(shown.entries)} on {task.upper()} {gt.split}, {shown.coverage_label}")
+
+
+def _submit_remote(submission: Path, task: str, phase: str | None, server: str, token: str | None,
+                   available: Path | None, wait: bool, meta: dict) -> None:
+    from valor_bench.server.client import RemoteError, submit_remote
+
+    if available is not None:
+        raise click.UsageError("--available is for local scoring; a challenge server scores against its own "
+                               "ground truth")
+    try:
+        sub = submit_remote(submission, task, phase, server, token, meta, wait, click.echo)
+    except RemoteError as e:
+        raise click.ClickException(str(e)) from None
+    if sub.get("status") == "failed":
+        raise SystemExit(1)
