@@ -408,16 +408,27 @@ def matrix_ytid(name: str) -> str:
     return "m" + hashlib.sha1(name.encode()).hexdigest()[:10]
 
 
+def reference_files(path: str | os.PathLike, encoding: str | Encoding) -> tuple[Path, Path]:
+    """The files to read a source's clock from, picture and sound (split DASH: its two media files)."""
+    enc = ENCODINGS[encoding] if isinstance(encoding, str) else encoding
+    path = Path(path)
+    if enc.layout_kind == "dash":
+        return path.with_name(f"{path.stem}_v.mp4"), path.with_name(f"{path.stem}_a.m4a")
+    return path, path
+
+
 def clock_problems(source: str | os.PathLike, video: str | os.PathLike, audio: str | os.PathLike,
-                   start: float, end: float, shown: tuple[int, int] | None = None) -> list[str]:
+                   start: float, end: float, shown: tuple[int, int] | None = None,
+                   audio_source: str | os.PathLike | None = None) -> list[str]:
     """How a normalised clip (``video`` + ``audio``) differs from seconds ``start``-``end`` of ``source``
     as a player shows them; empty when it holds exactly those seconds. The source is read back as the
     reference, so codec delays (AAC priming in MPEG-TS, say) count as the player's truth.
 
     Checked: every output frame shows the second the source shows at that time (one frame of slack at
     each change), the marker sits top-left in every frame (rotation applied), the picture is ``shown``
-    (width, height) when given, and every tone onset of the source inside the segment is in the output
-    at the same time (20 ms) with the same pitch, with no other onset."""
+    (width, height) when given, and every tone onset of the source (``audio_source`` when the sound is a
+    file of its own) inside the segment is in the output at the same time (20 ms) with the same pitch,
+    with no other onset."""
     problems: list[str] = []
     src_v, out_v = read_video_clock(source), read_video_clock(video)
     if shown is not None and (out_v.width, out_v.height) != shown:
@@ -437,7 +448,7 @@ def clock_problems(source: str | os.PathLike, video: str | os.PathLike, audio: s
     turned = sorted({c or "none" for c in out_v.corners} - {"top-left"})
     if turned:
         problems.append(f"the marker is not top-left in every frame ({', '.join(turned)}): rotation or cut wrong")
-    src_a, out_a = read_audio_clock(source), read_audio_clock(audio)
+    src_a, out_a = read_audio_clock(audio_source or source), read_audio_clock(audio)
     # An onset is read after 0.1 s of quiet, and its pitch from the 0.4 s after it.
     expected_on = [(t - start, k) for t, k in src_a.onsets if start + 0.12 <= t <= end - 0.45]
     got_on = [(t, k) for t, k in out_a.onsets if 0.12 <= t <= end - start - 0.45]

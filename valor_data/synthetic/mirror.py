@@ -89,6 +89,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(body=True)
 
+    def _end_headers(self) -> None:
+        # Say so when this connection closes after the response (the client asked, or a fault cuts it):
+        # HTTP/1.1 clients that keep connections alive (ffmpeg 7) would otherwise send their next request
+        # down a closed socket.
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
     def _record(self, name: str, status: int, sent: int) -> None:
         with self.state.lock:
             self.state.log.append(RequestLog(name, self.command, self.headers.get("Range"), status, sent))
@@ -100,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
-        self.end_headers()
+        self._end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
         self._record(name, status, 0)
@@ -157,7 +165,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.end_headers()
+        if fault is not None and fault.kind == "truncate":
+            self.close_connection = True
+        self._end_headers()
         if not body:
             self._record(name, status, 0)
             return
