@@ -53,7 +53,7 @@ from valor_data.fetch.plan import (
     plan_tasks,
     stored_task_size,
 )
-from valor_data.fetch.process import bad_row, finish_clip, prefetched
+from valor_data.fetch.process import bad_row, count_fallbacks, finish_clip, prefetched
 from valor_data.fetch.sources import make_source
 from valor_data.inputs import BadRow
 
@@ -192,6 +192,7 @@ class FetchSummary:
     clips_resumed: int
     counts: dict[str, int]
     seconds: float
+    fallbacks: int = 0  # clips whose media came as a downloaded segment (formats ffmpeg cannot seek directly)
 
     @property
     def rows(self) -> int:
@@ -257,4 +258,4 @@ def run_fetch(
         out_dir=str(out), manifest=str(out / "manifest.parquet"), clips=len(clips), invalid_rows=len(bad_rows),
         duplicates=duplicates, tasks=len(tasks), tasks_done_before=len(tasks) - len(pending),
         clips_resumed=resumed, counts=_counts(table.column("status").to_pylist()),
-        seconds=round(time.monotonic() - started, 3))
+        seconds=round(time.monotonic() - started, 3), fallbacks=count_fallbacks(table))

@@ -4,7 +4,8 @@ Python's ``http.server`` ignores ``Range`` headers, and ffmpeg (inside yt-dlp's 
 with them, so this server answers single byte ranges with ``206 Partial Content``. Each file name can be
 given a fault to inject, to test how the fetcher classifies and retries failures without a network:
 
-* ``404``: always Not Found; ``500``: always Internal Server Error;
+* ``404``: always Not Found; ``403``: always Forbidden (an expired or refused media URL); ``500``: always
+  Internal Server Error;
 * ``429``: Too Many Requests for the first ``times`` requests, then normal service;
 * ``truncate``: announces the full length, stops sending at ``fraction`` of the file, closes the connection;
 * ``stall``: accepts the request and says nothing for ``stall_s`` seconds (past the client's socket
@@ -31,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-FAULT_KINDS = ("404", "429", "500", "truncate", "stall")
+FAULT_KINDS = ("403", "404", "429", "500", "truncate", "stall")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
 
@@ -131,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(name, 404)
             return
         fault = self._fault_for(name)
-        if fault is not None and fault.kind in ("404", "500"):
+        if fault is not None and fault.kind in ("403", "404", "500"):
             self._error(name, int(fault.kind))
             return
         if fault is not None and fault.kind == "429":
