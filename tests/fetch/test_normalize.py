@@ -41,14 +41,14 @@ def test_command_never_exposes_a_bare_name(tmp_path):
     assert f"file:{tmp_path}/-abc.mp4" in cmd and f"file:{tmp_path}/-v.part" in cmd
     assert not any(arg.startswith("-abc") or arg.startswith("-v.") for arg in cmd)
     joined = " ".join(cmd)
-    assert "-ss 29.500000 -t 10.500000 -i" in joined  # the cut, on the input, from half a second earlier
+    assert "-ss 29.500000 -t 10.500000 -i" in joined  # the cut, on the input, from the preroll
     assert "trim=start=0.500000" in joined and "atrim=start=0.500000" in joined
     assert "fps=fps=30:start_time=0" in joined  # a constant rate, a late video start held from 0
     assert "-movflags +faststart" in joined and "-pix_fmt yuv420p" in joined
     assert "-threads 1" in joined  # x264 single-threaded: byte-identical reruns
     assert "aresample=async=1:first_pts=0" in joined  # a late audio start is padded, in sync
-    assert joined.endswith("-f yuv4mpegpipe -fps_mode passthrough pipe:1 -nostdin -hide_banner -nostats "
-                           "-loglevel level+warning -y")
+    assert joined.startswith("ffmpeg -nostdin -hide_banner -nostats -loglevel level+warning -y ")
+    assert joined.endswith("-map [t] -f yuv4mpegpipe -fps_mode passthrough pipe:1")  # thumbnails to stdout
 
 
 def test_remote_inputs_carry_headers_cookies_proxy_and_timeout(tmp_path):

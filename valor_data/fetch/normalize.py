@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 
 from valor_data.clip import Status
@@ -38,7 +37,6 @@ from valor_data.fetch.failures import ClipFailure, classify, ffmpeg_error_text
 from valor_data.fetch.probe import THUMB_WIDTH
 
 PREROLL_S = 5.0  # read this much before the segment from sources without a keyframe index
-SEEK_MARGIN_S = 0.5  # and this much from the others: audio decoders need the frames before the cut
 THUMBNAILS = 8  # frames sampled for the probe's picture measures
 
 
@@ -145,23 +143,43 @@ class PassResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _input_args(inp: PassInput, start: float, duration: float, socket_timeout: float | None) -> dict:
-    args: dict[str, object] = {"t": f"{duration:.6f}"}
-    if inp.seek_timestamp:
-        args.update(seek_timestamp=1, ss=f"{start:.6f}")
-    elif start > 0:  # no seek at all from the start: a seek to 0 may land on the first video keyframe
-        args["ss"] = f"{start:.6f}"
+def _input_args(inp: PassInput, start: float, duration: float, socket_timeout: float | None) -> list[str]:
+    args = []
     if inp.is_url:
         if socket_timeout:
-            args["rw_timeout"] = str(int(socket_timeout * 1_000_000))  # ffmpeg's socket timeout (us)
+            args += ["-rw_timeout", str(int(socket_timeout * 1_000_000))]  # ffmpeg's socket timeout (us)
         if inp.headers:
             # One "Name: value\r\n" line per header; ffmpeg warns without the trailing CRLF.
-            args["headers"] = "".join(f"{k}: {v}\r\n" for k, v in inp.headers)
+            args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in inp.headers)]
         if inp.cookies:
-            args["cookies"] = inp.cookies
+            args += ["-cookies", inp.cookies]
         if inp.proxy:
-            args["http_proxy"] = inp.proxy
-    return args
+            args += ["-http_proxy", inp.proxy]
+    if inp.seek_timestamp:
+        args += ["-seek_timestamp", "1", "-ss", f"{start:.6f}"]
+    elif start > 0:  # no seek at all from the start: a seek to 0 may land on the first video keyframe
+        args += ["-ss", f"{start:.6f}"]
+    return [*args, "-t", f"{duration:.6f}", "-i", inp.url]
+
+
+def filter_graph(cut: Cut, short_side: int) -> str:
+    """The pass's filter graph: ``[v]`` the picture, ``[t]`` the thumbnails, ``[a]`` the sound. Commas
+    inside an option are escaped (``\\,``): unescaped they separate filters."""
+    pre = cut.preroll
+    w, h = (e.replace(",", "\\,") for e in _scale_exprs(short_side))
+    video = [f"[{cut.video_input}:v:0]"]
+    audio = [f"[{cut.audio_input}:a:0]"]
+    chain_v, chain_a = [], []
+    if pre:
+        chain_v += [f"trim=start={pre:.6f}", f"setpts=PTS-{pre:.6f}/TB"]
+        chain_a += [f"atrim=start={pre:.6f}", f"asetpts=PTS-{pre:.6f}/TB"]
+    chain_v += [f"scale=w={w}:h={h}", "setsar=1", f"fps=fps={cut.rate}:start_time=0", "format=yuv420p",
+                "split=2[v][sampled]"]
+    interval = max(cut.duration / THUMBNAILS, 1e-3)
+    thumbs = (f"[sampled]select=isnan(prev_selected_t)+gte(t-prev_selected_t\\,{interval:.6f}),"
+              f"scale=w={THUMB_WIDTH}:h=-2,format=gray[t]")
+    chain_a += ["aresample=async=1:first_pts=0[a]"]  # pad a late start, keep gaps in sync
+    return ";".join([video[0] + ",".join(chain_v), thumbs, audio[0] + ",".join(chain_a)])
 
 
 def build_command(
@@ -174,33 +192,18 @@ def build_command(
     socket_timeout: float | None = None,
 ) -> list[str]:
     """The ffmpeg argument list (``ffmpeg`` first) of the pass; thumbnails go to stdout as y4m."""
-    pre = cut.preroll
-    nodes = [ffmpeg.input(i.url, **_input_args(i, cut.start - pre, cut.duration + pre, socket_timeout))
-             for i in inputs]
-    v = nodes[cut.video_input]["v:0"]
-    a = nodes[cut.audio_input]["a:0"]
-    if pre:
-        v = v.filter("trim", start=f"{pre:.6f}").filter("setpts", f"PTS-{pre:.6f}/TB")
-        a = a.filter("atrim", start=f"{pre:.6f}").filter("asetpts", f"PTS-{pre:.6f}/TB")
-    w, h = _scale_exprs(opts.short_side)
-    v = (v.filter("scale", w=w, h=h).filter("setsar", "1")
-         .filter("fps", fps=str(cut.rate), start_time=0).filter("format", "yuv420p"))
-    split = v.split()
-    video, sampled = split[0], split[1]
-    interval = max(cut.duration / THUMBNAILS, 1e-3)
-    thumbs = (sampled.filter("select", f"isnan(prev_selected_t)+gte(t-prev_selected_t,{interval:.6f})")
-              .filter("scale", w=THUMB_WIDTH, h=-2).filter("format", "gray"))
-    a = a.filter("aresample", **{"async": 1, "first_pts": 0})  # pad a late start, keep gaps in sync
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+warning", "-y"]
+    for inp in inputs:
+        cmd += _input_args(inp, cut.start - cut.preroll, cut.duration + cut.preroll, socket_timeout)
     t = f"{cut.duration:.6f}"
-    vout = ffmpeg.output(video, _file(video_out), f="mp4", vcodec="libx264", preset=opts.preset, crf=opts.crf,
-                         threads=1, pix_fmt="yuv420p", movflags="+faststart", map_metadata=-1, map_chapters=-1,
-                         t=t)
-    aout = ffmpeg.output(a, _file(audio_out), f="flac", acodec="flac", ac=opts.channels, ar=opts.sample_rate,
-                         sample_fmt="s16", map_metadata=-1, map_chapters=-1, t=t)
-    tout = ffmpeg.output(thumbs, "pipe:1", f="yuv4mpegpipe", fps_mode="passthrough")
-    stream = ffmpeg.merge_outputs(vout, aout, tout).global_args(
-        "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+warning", "-y")
-    return stream.compile(cmd="ffmpeg", overwrite_output=False)
+    no_metadata = ["-map_metadata", "-1", "-map_chapters", "-1"]
+    cmd += ["-filter_complex", filter_graph(cut, opts.short_side)]
+    cmd += ["-map", "[v]", "-c:v", "libx264", "-preset", opts.preset, "-crf", str(opts.crf), "-threads", "1",
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", *no_metadata, "-t", t, "-f", "mp4", _file(video_out)]
+    cmd += ["-map", "[a]", "-c:a", "flac", "-ac", str(opts.channels), "-ar", str(opts.sample_rate),
+            "-sample_fmt", "s16", *no_metadata, "-t", t, "-f", "flac", _file(audio_out)]
+    cmd += ["-map", "[t]", "-f", "yuv4mpegpipe", "-fps_mode", "passthrough", "pipe:1"]
+    return cmd
 
 
 def _file(path: str | os.PathLike) -> str:

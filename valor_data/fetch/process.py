@@ -28,7 +28,6 @@ from valor_data.fetch.failures import ClipFailure, classify
 from valor_data.fetch.filters import ClipFilter, Decodable, HasAudio, HasVideo, apply_filters
 from valor_data.fetch.normalize import (
     PREROLL_S,
-    SEEK_MARGIN_S,
     Cut,
     NormalizeOptions,
     display_size,
@@ -163,9 +162,10 @@ def unexpected_error(task: FetchTask, clip: ClipRef, exc: Exception) -> ClipFail
 
 
 def plan_cut(resolved: Resolved, facts: InputFacts, opts: NormalizeOptions) -> Cut:
-    """What the pass takes: the segment, at the output rate, read from a little earlier (more for sources
-    whose demuxer cannot seek to a keyframe)."""
-    preroll = min(SEEK_MARGIN_S if facts.indexed else PREROLL_S, resolved.start)
+    """What the pass takes: the segment, at the output rate, read from a few seconds earlier when the
+    source's demuxer cannot seek to a keyframe (elsewhere ffmpeg seeks to the keyframe before the start and
+    decodes from there: the cut is exact without reading more)."""
+    preroll = 0.0 if facts.indexed else min(PREROLL_S, resolved.start)
     rate = opts.output_rate(facts.base_rate or facts.fps)
     return Cut(resolved.start, resolved.duration, rate, 0, resolved.audio_input, preroll)
 
