@@ -351,7 +351,7 @@ def probe_input(url: str | os.PathLike, options: dict[str, str] | None = None) -
             facts.fps = float(v.average_rate) if v.average_rate else None
             facts.base_rate = Fraction(v.base_rate) if v.base_rate else None
             facts.video_start = rel(v)
-            v.thread_type = "AUTO"
+            cc.thread_count = 1  # one frame: starting decoder threads would cost more than it saves
             try:
                 facts.rotation = _rotation(container, v)
             except (av.error.FFmpegError, ValueError) as e:
@@ -409,6 +409,7 @@ def read_outputs(video: str | os.PathLike, audio: str | os.PathLike,
                 out.vcodec, out.pix_fmt, out.width, out.height = cc.name, cc.pix_fmt, cc.width, cc.height
                 sar = v.sample_aspect_ratio
                 out.sar = f"{sar.numerator}:{sar.denominator}" if sar else None
+                cc.thread_count = 1  # one frame is decoded (rotation): no decoder threads
                 tb = float(v.time_base)
                 durations = set()
                 first_frame = True
@@ -437,6 +438,7 @@ def read_outputs(video: str | os.PathLike, audio: str | os.PathLike,
                 cc = a.codec_context
                 out.acodec, out.sample_fmt = cc.name, cc.format.name if cc.format else None
                 out.sample_rate, out.channels = cc.sample_rate, cc.channels
+                cc.thread_count = 1  # frame threads cost more than a small FLAC takes to decode
                 _sum_squares(c, a, seg)
                 out.samples = seg.n_samples // max(1, cc.channels or 1)
                 if seg.audio_first is not None:
@@ -467,7 +469,7 @@ def _sum_squares(container: av.container.InputContainer, stream, seg: _Segment) 
     if not chunks:
         return
     x = _to_float(np.concatenate(chunks))
-    seg.sum_squares, seg.n_samples = float(np.dot(x, x)), x.size
+    seg.sum_squares, seg.n_samples = float(np.square(x).sum()), x.size  # no BLAS: its threads spin
     rate = stream.codec_context.sample_rate or 1
     seg.audio_first = first or 0.0
     seg.audio_last = seg.audio_first + x.size / max(1, stream.codec_context.channels or 1) / rate

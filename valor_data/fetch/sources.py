@@ -308,15 +308,13 @@ class YtDlpSource:
         return clip.youtube_url
 
     def prepare(self) -> None:
-        """Warm yt-dlp up in the parent before workers fork: import it and the extractor, detect ffmpeg.
-        Otherwise every worker pays about a second for it on its first clip."""
-        from yt_dlp.downloader.external import FFmpegFD
-        from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
+        """Warm yt-dlp up in the parent before workers fork: import it and the extractor. Otherwise every
+        worker pays about a second for it on its first clip. (yt-dlp's own ffmpeg detection, two
+        ``ffmpeg -version`` runs, waits for the first fallback clip: most runs have none.)"""
+        import yt_dlp.downloader.external  # noqa: F401 - imported here so that forked workers inherit it
 
         ydl = self._ydl(resolve_params(self.opts))
         ydl.get_info_extractor(self.ie_key)
-        FFmpegPostProcessor(ydl).available  # noqa: B018 - runs and caches `ffmpeg -version`
-        FFmpegFD.available()
 
     def _ydl(self, params: dict):
         """One YoutubeDL per process and options, reused across clips and tasks: yt-dlp reads ``outtmpl``,
