@@ -178,11 +178,8 @@ def output_spec(cut: Cut, facts: InputFacts, opts: NormalizeOptions) -> OutputSp
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 _ADDRESS_RE = re.compile(r" @ 0x[0-9a-f]+")

@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import subprocess
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from valor_data.synthetic.media import run_ffmpeg
 
 F0_HZ, DF_HZ = 300.0, 50.0  # second k sounds at F0 + k * DF (below 4 kHz: fits an 8 kHz source)
 TONE_ON_S = 0.8  # each second: tone, then silence until the next second
@@ -150,10 +151,6 @@ ENCODINGS: dict[str, Encoding] = {e.name: e for e in (
 FAST_MATRIX = tuple(name for name, e in ENCODINGS.items() if not e.slow)
 
 
-class EncodingError(RuntimeError):
-    """ffmpeg could not make a source (ffmpeg or one of its encoders missing)."""
-
-
 def _frame(enc: Encoding, t: float) -> bytes:
     """One stored picture at player time ``t``: the display picture, squeezed by the pixel aspect and
     turned against the display rotation."""
@@ -179,15 +176,6 @@ def _audio_filter(enc: Encoding, duration: float) -> str:
             f"*lt(t+{start}-floor(t+{start}),{TONE_ON_S})")
     exprs = "|".join([tone] * min(channels, 3) + ["0"] * (channels - min(channels, 3)))
     return f"aevalsrc=exprs='{exprs}':s={enc.sample_rate}:c={enc.layout}:d={length:.6f}"
-
-
-def _run(cmd: list[str], stdin: bytes | None, what: str) -> None:
-    try:
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise EncodingError("ffmpeg not found on PATH: install ffmpeg to make the encodings matrix") from None
-    if proc.returncode != 0:
-        raise EncodingError(f"ffmpeg failed to make {what}: {proc.stderr.decode(errors='replace').strip()[-600:]}")
 
 
 def _encode(enc: Encoding, path: Path, duration: float, *, video: bool = True, audio: bool = True,
@@ -228,11 +216,11 @@ def _encode(enc: Encoding, path: Path, duration: float, *, video: bool = True, a
     rotate = bool(video and enc.video and enc.rotate)
     target = path.with_name(f"{path.stem}.unrotated{path.suffix}") if rotate else path
     cmd += ["-map_metadata", "-1", *enc.out_args, *extra_out, str(target)]
-    _run(cmd, frames or None, f"{enc.name} ({path.name})")
+    run_ffmpeg(cmd, f"{enc.name} ({path.name})", frames or None)
     if rotate:  # ffmpeg 5.1 turns the `rotate` tag into a display matrix only when stream-copying
-        _run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(target), "-map", "0",
-              "-c", "copy", "-metadata:s:v:0", f"rotate={enc.rotate}", *enc.out_args, str(path)], None,
-             f"{enc.name} (rotation)")
+        run_ffmpeg(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(target), "-map", "0",
+                    "-c", "copy", "-metadata:s:v:0", f"rotate={enc.rotate}", *enc.out_args, str(path)],
+                   f"{enc.name} (rotation)")
         target.unlink()
 
 
