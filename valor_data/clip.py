@@ -152,6 +152,7 @@ class Status(str, Enum):
     NO_VIDEO = "no_video"
     NO_AUDIO = "no_audio"
     TOO_SHORT = "too_short"
+    TRUNCATED = "truncated"
     SILENT = "silent"
     FROZEN = "frozen"
     FFMPEG_ERROR = "ffmpeg_error"
@@ -185,6 +186,8 @@ REASONS: dict[Status, str] = {
     Status.NO_VIDEO: "no video stream",
     Status.NO_AUDIO: "no audio stream",
     Status.TOO_SHORT: "the clip is shorter than --min-duration",
+    Status.TRUNCATED: "the source ends before the segment does, or a normalised stream does not last the segment "
+                      "(video: one frame, audio: 20 ms); the message says which and where",
     Status.SILENT: "audio RMS below --silence-db",
     Status.FROZEN: "the video is frozen (no part of the picture changes by --frozen-diff) or black (--black-share of the pixels dark)",
     Status.FFMPEG_ERROR: "ffmpeg failed to normalise a clip that probed as valid",

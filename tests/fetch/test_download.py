@@ -33,7 +33,9 @@ def test_ytdlp_params_download_only_the_segment(tmp_path):
     assert params["overwrites"] is True and params["continuedl"] is False  # a stale file is never reused
     assert params["retries"] == 0 and params["fragment_retries"] == 0  # retries are ours
     assert params["socket_timeout"] == 30.0
-    assert params["external_downloader_args"] == {"ffmpeg_i": ["-rw_timeout", "30000000"]}
+    # the fallback's stream copy keeps the source's timestamps, shifted so that the segment starts at 60 s
+    assert params["external_downloader_args"] == {"ffmpeg_i": ["-rw_timeout", "30000000"],
+                                                  "ffmpeg_o": ["-output_ts_offset", "60"]}
     for absent in ("cookiefile", "proxy", "ratelimit", "sleep_interval_requests", "max_filesize"):
         assert absent not in params
 
@@ -52,7 +54,7 @@ def test_ytdlp_params_user_options(tmp_path):
     assert params["socket_timeout"] == 7.5
     assert params["max_filesize"] == 50_000_000
     assert params["external_downloader_args"] == {"ffmpeg_i": ["-rw_timeout", "7500000"],
-                                                  "ffmpeg_o": ["-fs", "50000000"]}
+                                                  "ffmpeg_o": ["-output_ts_offset", "60", "-fs", "50000000"]}
     assert params["format"] == "bv*+ba/b"
     assert params["extractor_args"] == {"youtube": {"player_client": ["web"]}}
     assert params["outtmpl"]["default"].endswith("/100%%/segment.%(ext)s")  # '%' in folders escaped
@@ -92,17 +94,6 @@ def test_sources_need_their_options():
         DownloadOptions(source="local")
     with pytest.raises(ValueError, match="unknown source"):
         DownloadOptions(source="vimeo")
-
-
-def test_duration_filter_refuses_long_videos():
-    from valor_data.fetch.sources import _duration_filter
-
-    rejected: list[str] = []
-    match = _duration_filter(600, rejected)
-    assert match({"duration": 599}) is None
-    assert match({}, incomplete=True) is None  # unknown length passes
-    assert "lasts 3600 s > --max-duration 600 s" in match({"duration": 3600})
-    assert rejected and _duration_filter(None, [])({"duration": 1e9}) is None
 
 
 def test_retry_transient_backs_off_exponentially_for_transient_reasons_only():
@@ -154,9 +145,9 @@ def test_local_index_prefers_video_files(tmp_path):
 def test_local_source_points_at_the_full_video(tmp_path):
     (tmp_path / "-2Abohj8VYx.mp4").write_bytes(b"x" * 100)
     source = LocalSource(DownloadOptions(source="local", video_dir=str(tmp_path)))
-    segment = source.fetch(CLIP, Path("/nonexistent"))
-    assert segment.path == tmp_path / "-2Abohj8VYx.mp4"
-    assert (segment.start, segment.duration, segment.whole_video) == (30.0, 10.0, True)
+    resolved = source.fetch(CLIP, Path("/nonexistent"))
+    assert [i.url for i in resolved.inputs] == [f"file:{tmp_path.resolve()}/-2Abohj8VYx.mp4"]  # never a bare name
+    assert (resolved.start, resolved.duration, resolved.way, resolved.size) == (30.0, 10.0, "local", 100)
     with pytest.raises(ClipFailure) as info:
         source.fetch(ClipRef.from_clip_id("Agi5ySKb1tY_0_10"), tmp_path)
     assert info.value.reason == "unavailable" and "Agi5ySKb1tY" in info.value.message

@@ -96,14 +96,14 @@ def test_an_unexpected_exception_keeps_its_traceback(tmp_path, source_dir, monke
     from valor_data.fetch import DownloadOptions, FetchOptions, run_fetch
     from valor_data.fetch import process as fetch_process
 
-    real = fetch_process.probe_media
+    real = fetch_process.read_outputs
 
-    def probe_with_a_bug(path, start, end):
-        if "frozenFFFF6" in str(path):
+    def probe_with_a_bug(video, audio, thumbs=None):
+        if "frozenFFFF6" in str(video):
             raise KeyError("width")
-        return real(path, start, end)
+        return real(video, audio, thumbs)
 
-    monkeypatch.setattr(fetch_process, "probe_media", probe_with_a_bug)
+    monkeypatch.setattr(fetch_process, "read_outputs", probe_with_a_bug)
     clips = [ClipRef.from_seconds(y, 0.5, 3.5) for y in ("-okAAAAAAA1", "frozenFFFF6")]
     options = FetchOptions(download=DownloadOptions(source="local", video_dir=str(source_dir)))
     summary = run_fetch(clips, [], tmp_path / "out", options)

@@ -1,13 +1,27 @@
-"""The normaliser: one ffmpeg run, H.264 video without audio + FLAC audio, sizes, rates and the cut."""
+"""The normalising pass: one ffmpeg run, H.264 video without audio + FLAC audio + thumbnails, sizes, rates and
+the cut."""
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
 from valor_data.fetch.failures import ClipFailure
-from valor_data.fetch.normalize import NormalizeOptions, build_command, normalize
+from valor_data.fetch.normalize import (
+    Cut,
+    NormalizeOptions,
+    PassInput,
+    build_command,
+    display_size,
+    local_input,
+    normalize,
+    output_size,
+    read_y4m,
+)
+from valor_data.fetch.probe import THUMB_WIDTH
 from valor_data.synthetic.media import make_clip
 
 
@@ -21,36 +35,86 @@ def streams(path):
 
 
 def test_command_never_exposes_a_bare_name(tmp_path):
-    cmd = build_command(tmp_path / "-abc.mp4", tmp_path / "-v.part", tmp_path / "-a.part", NormalizeOptions(),
-                        duration=10.0, start=30.0, source_fps=60.0)
+    cmd = build_command([local_input(tmp_path / "-abc.mp4")], Cut(30.0, 10.0, Fraction(30), preroll=0.5),
+                        tmp_path / "-v.part", tmp_path / "-a.part", NormalizeOptions())
     assert cmd[0] == "ffmpeg"
     assert f"file:{tmp_path}/-abc.mp4" in cmd and f"file:{tmp_path}/-v.part" in cmd
     assert not any(arg.startswith("-abc") or arg.startswith("-v.") for arg in cmd)
     joined = " ".join(cmd)
-    assert "-ss 30.000 -t 10.000 -i" in joined  # the local cut, on the input
-    assert "fps=fps=30" in joined and "-an" in cmd and "-vn" in cmd
+    assert "-ss 29.500000 -t 10.500000 -i" in joined  # the cut, on the input, from the preroll
+    assert "trim=start=0.500000" in joined and "atrim=start=0.500000" in joined
+    assert "fps=fps=30:start_time=0" in joined  # a constant rate, a late video start held from 0
     assert "-movflags +faststart" in joined and "-pix_fmt yuv420p" in joined
+    assert "-threads 1" in joined  # x264 single-threaded: byte-identical reruns
+    assert "aresample=async=1:first_pts=0" in joined  # a late audio start is padded, in sync
+    assert joined.startswith("ffmpeg -nostdin -hide_banner -nostats -loglevel level+warning -y ")
+    assert joined.endswith("-map [t] -f yuv4mpegpipe -fps_mode passthrough pipe:1")  # thumbnails to stdout
+
+
+def test_remote_inputs_carry_headers_cookies_proxy_and_timeout(tmp_path):
+    video = PassInput("https://cdn.example/v?id=1", headers=(("User-Agent", "UA/1"), ("Referer", "https://x/")),
+                      cookies="SID=abc; path=/; domain=.example;\r\n", proxy="http://proxy:3128")
+    audio = PassInput("https://cdn.example/a?id=1")
+    cmd = build_command([video, audio], Cut(12.0, 10.0, Fraction(25), 0, 1), tmp_path / "v.mp4",
+                        tmp_path / "a.flac", NormalizeOptions(), socket_timeout=7.5)
+    first = cmd.index("https://cdn.example/v?id=1")
+    second = cmd.index("https://cdn.example/a?id=1")
+    head = cmd[:first]
+    assert head[head.index("-headers") + 1] == "User-Agent: UA/1\r\nReferer: https://x/\r\n"
+    assert head[head.index("-cookies") + 1] == "SID=abc; path=/; domain=.example;\r\n"
+    assert head[head.index("-http_proxy") + 1] == "http://proxy:3128"
+    assert head[head.index("-rw_timeout") + 1] == "7500000"
+    assert cmd[first + 1:second].count("-ss") == 1 and "-headers" not in cmd[first + 1:second]
+    graph = cmd[cmd.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v:0]") and "[1:a:0]" in graph  # split DASH: video of one, audio of the other
+
+
+def test_no_seek_from_the_very_start(tmp_path):
+    cmd = build_command([local_input(tmp_path / "s.mkv")], Cut(0.0, 5.0, Fraction(25)), tmp_path / "v.mp4",
+                        tmp_path / "a.flac", NormalizeOptions())
+    assert "-ss" not in cmd[:cmd.index("-i")]  # a seek to 0 can land on the first video keyframe
 
 
 @pytest.mark.parametrize(("size", "expected"), [((160, 120), (298, 224)), ((120, 160), (224, 298)),
                                                ((250, 140), (400, 224))])
 def test_short_side_and_even_sizes(tmp_path, size, expected):
     src = make_clip(tmp_path / "src.mp4", "ok", duration=1.5, size=size)
-    normalize(src, tmp_path / "v.mp4", tmp_path / "a.flac", NormalizeOptions(), duration=1.0, source_fps=25.0)
+    result = normalize([local_input(src)], Cut(0.0, 1.0, Fraction(25)), tmp_path / "v.mp4", tmp_path / "a.flac",
+                       NormalizeOptions())
     v, a, duration = streams(tmp_path / "v.mp4")
     assert v == [("h264", *expected, 25.0, "yuv420p")]
     assert a == []  # the video file carries no audio
     v, a, _ = streams(tmp_path / "a.flac")
     assert v == [] and a == [("flac", 16000, 1, "s16")]
     assert duration == pytest.approx(1.0, abs=0.05)
+    assert output_size(size, 224) == expected
+    # thumbnails spread over the clip, as wide as the probe's
+    assert 6 <= len(result.thumbs) <= 9 and all(t.shape[1] == THUMB_WIDTH for t in result.thumbs)
+
+
+def test_output_rate():
+    assert NormalizeOptions().output_rate(Fraction(50)) == 30
+    assert NormalizeOptions().output_rate(25.0) == 25
+    assert NormalizeOptions().output_rate(29.97002997) == Fraction(30000, 1001)
+    assert NormalizeOptions().output_rate(None) == 30  # unknown: the cap
+    assert NormalizeOptions(fps=10).output_rate(Fraction(25)) == 10
+    assert NormalizeOptions(max_fps=12.5).output_rate(Fraction(25)) == Fraction(25, 2)
+
+
+def test_display_size_applies_pixel_aspect_then_rotation():
+    assert display_size(240, 180, Fraction(4, 3), 0) == (320, 180)
+    assert display_size(160, 120, None, 90) == (120, 160)
+    assert output_size(display_size(240, 180, Fraction(4, 3), 0), 224) == (398, 224)
 
 
 def test_frame_rate_capped_or_fixed_and_audio_configurable(tmp_path):
     src = make_clip(tmp_path / "src50.mp4", "ok", duration=1.5, fps=50)
-    normalize(src, tmp_path / "v.mp4", tmp_path / "a.flac", NormalizeOptions(), duration=1.0, source_fps=50.0)
+    normalize([local_input(src)], Cut(0.0, 1.0, NormalizeOptions().output_rate(50)), tmp_path / "v.mp4",
+              tmp_path / "a.flac", NormalizeOptions())
     assert streams(tmp_path / "v.mp4")[0][0][3] == 30.0
     opts = NormalizeOptions(fps=10, short_side=64, sample_rate=22050, channels=2)
-    normalize(src, tmp_path / "v2.mp4", tmp_path / "a2.flac", opts, duration=1.0, source_fps=50.0)
+    normalize([local_input(src)], Cut(0.0, 1.0, opts.output_rate(50)), tmp_path / "v2.mp4", tmp_path / "a2.flac",
+              opts)
     assert streams(tmp_path / "v2.mp4")[0][0][1:4] == (86, 64, 10.0)
     assert streams(tmp_path / "a2.flac")[1] == [("flac", 22050, 2, "s16")]
 
@@ -65,10 +129,10 @@ def _thumbs(path, start=0.0, end=None):
         return out
 
 
-def test_local_cut_is_frame_accurate(tmp_path):
+def test_cut_is_frame_accurate(tmp_path):
     src = make_clip(tmp_path / "src.mp4", "ok", duration=6.0, size=(160, 120), keyint=50)
-    normalize(src, tmp_path / "v.mp4", tmp_path / "a.flac", NormalizeOptions(short_side=120), duration=2.0,
-              start=2.36, source_fps=25.0)
+    normalize([local_input(src)], Cut(2.36, 2.0, Fraction(25), preroll=0.5), tmp_path / "v.mp4",
+              tmp_path / "a.flac", NormalizeOptions(short_side=120))
     first = _thumbs(tmp_path / "v.mp4")[0][1]
     candidates = _thumbs(src, 2.0, 3.0)
     best = min(candidates, key=lambda tf: np.abs(tf[1] - first).mean())
@@ -80,12 +144,22 @@ def test_local_cut_is_frame_accurate(tmp_path):
 def test_failures_keep_ffmpeg_words(tmp_path):
     no_audio = make_clip(tmp_path / "na.mp4", "no_audio", duration=1.0)
     with pytest.raises(ClipFailure) as info:
-        normalize(no_audio, tmp_path / "v.mp4", tmp_path / "a.flac", NormalizeOptions(), duration=1.0)
+        normalize([local_input(no_audio)], Cut(0.0, 1.0, Fraction(25)), tmp_path / "v.mp4", tmp_path / "a.flac",
+                  NormalizeOptions())
     assert info.value.reason == "ffmpeg_error" and "matches no streams" in info.value.message
     corrupt = make_clip(tmp_path / "c.mp4", "corrupt")
     with pytest.raises(ClipFailure) as info:
-        normalize(corrupt, tmp_path / "v.mp4", tmp_path / "a.flac", NormalizeOptions(), duration=1.0)
+        normalize([local_input(corrupt)], Cut(0.0, 1.0, Fraction(25)), tmp_path / "v.mp4", tmp_path / "a.flac",
+                  NormalizeOptions())
     assert info.value.reason == "decode_error" and "Invalid data found" in info.value.message
+
+
+def test_read_y4m():
+    frame = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    data = b"YUV4MPEG2 W4 H3 F25:1 Ip A0:0 Cmono\n" + (b"FRAME\n" + frame.tobytes()) * 2 + b"FRAME\n" + b"\0" * 5
+    frames = read_y4m(data)
+    assert len(frames) == 2 and (frames[1] == frame).all()  # a frame cut short is not a frame
+    assert read_y4m(b"") == []
 
 
 def test_options_are_validated():
@@ -93,3 +167,5 @@ def test_options_are_validated():
         NormalizeOptions(short_side=225)
     with pytest.raises(ValueError, match="fps"):
         NormalizeOptions(fps=0)
+    with pytest.raises(ValueError, match="max-fps"):
+        NormalizeOptions(max_fps=0)

@@ -79,6 +79,9 @@ def _print_summary(summary, as_json: bool) -> None:
     width = max((len(s) for s in summary.counts), default=2)
     for status, n in summary.counts.items():
         click.echo(f"  {status:<{width}}  {n:>8}")
+    if summary.fallbacks:
+        click.echo(f"{summary.fallbacks} clips came as a downloaded segment (formats ffmpeg cannot seek in directly, "
+                   "e.g. HLS)")
     click.echo(f"manifest: {summary.manifest}")
 
 

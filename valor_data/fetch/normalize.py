@@ -1,23 +1,43 @@
-"""Normalise one segment with a single ffmpeg run: an H.264 mp4 without audio plus a FLAC audio file.
+"""The normalising pass: one ffmpeg run per clip reads the source - a local file, or one or two URLs (split
+DASH video + audio) with input seeking over HTTP Range requests - and writes the clip's outputs directly:
 
-The model reads video frames and audio separately, so the two go to separate files: video H.264 yuv420p,
-``+faststart``, scaled to a short side (even sizes, square pixels), at the source frame rate capped at
-``max_fps`` (or a fixed ``fps``); audio FLAC 16-bit at ``sample_rate`` / ``channels``. ffmpeg-python
-builds the command. The cut happens once: a downloaded segment is only capped at the clip's duration, a
-local full video is cut here (``-ss``/``-t`` on the input, frame-accurate because it is re-encoded).
+* an H.264 yuv420p mp4 without audio, ``+faststart``: the picture as a player shows it (display rotation
+  applied by ffmpeg's autorotate, pixel aspect applied, square pixels), short side ``short_side`` with
+  even sizes, a constant frame rate (the source's, capped at ``max_fps``, or a fixed ``fps``);
+* a 16-bit FLAC at ``sample_rate`` / ``channels``;
+* small grey thumbnails of frames spread over the clip, piped back (y4m) for the probe's picture measures,
+  so nothing decodes the new mp4 again.
+
+Both outputs start at the segment's start: the cut is frame- and sample-accurate (input ``-ss``/``-t``,
+decoded and trimmed), and a stream that starts late inside the segment is padded at the start (the
+first frame held, silence) so that picture and sound stay in sync, as a player shows them. Nothing is
+padded at the end: a source that stops early yields short outputs, which the output checks reject.
+Sources whose demuxer cannot seek to a keyframe (MPEG-TS, MPEG-PS, raw streams) are read from a few
+seconds earlier (``preroll``) and trimmed, so no half-decoded frame reaches the output.
+
+x264 runs single-threaded: its frame threads make the bitstream depend on thread timing (rare, but
+measured: same frames, a few different bytes) and on the machine's core count; one thread per clip,
+with clips in parallel, gives byte-identical reruns at the same throughput.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
-import ffmpeg
+import numpy as np
 
 from valor_data.clip import Status
 from valor_data.fetch.failures import ClipFailure, classify, ffmpeg_error_text
+from valor_data.fetch.probe import THUMB_WIDTH
+
+PREROLL_S = 5.0  # read this much before the segment from sources without a keyframe index
+THUMBNAILS = 8  # frames sampled for the probe's picture measures
 
 
 @dataclass(frozen=True)
@@ -38,26 +58,43 @@ class NormalizeOptions:
             raise ValueError(f"--short-side {self.short_side} is odd: H.264 yuv420p needs even sizes")
         if self.fps is not None and self.fps <= 0:
             raise ValueError(f"fps must be > 0, got {self.fps}")
+        if self.max_fps <= 0:
+            raise ValueError(f"--max-fps must be > 0, got {self.max_fps}")
         if self.sample_rate <= 0 or self.channels <= 0:
             raise ValueError("sample rate and channels must be > 0")
 
-    def target_fps(self, source_fps: float | None) -> float | None:
-        """The rate to resample to, or None to keep the source's."""
+    def output_rate(self, source_rate: Fraction | float | None) -> Fraction:
+        """The output's constant frame rate: ``fps``, else the source's capped at ``max_fps`` (``max_fps``
+        when the source's is unknown)."""
         if self.fps is not None:
-            return self.fps
-        if source_fps is not None and source_fps > self.max_fps + 1e-3:
-            return self.max_fps
-        if source_fps is None:
-            return self.max_fps  # variable or unknown rate: make it constant
-        return None
+            return _fraction(self.fps)
+        cap = _fraction(self.max_fps)
+        if source_rate is None or source_rate <= 0:
+            return cap
+        return min(_fraction(source_rate), cap)
 
 
-def _file(path: str | os.PathLike) -> str:
-    # 'file:' + absolute path: never read as an option (ids may start with '-') nor as another protocol.
-    return "file:" + str(Path(path).resolve())
+def _fraction(rate: Fraction | float) -> Fraction:
+    # 29.97 and friends: the nearest fraction with a denominator up to 1001 (30000/1001).
+    return Fraction(rate).limit_denominator(1001)
+
+
+def display_size(width: int, height: int, sar: Fraction | None, rotation: int) -> tuple[float, float]:
+    """The picture a player shows: pixel aspect applied, then a quarter-turn rotation."""
+    w = width * (float(sar) if sar else 1.0)
+    return (height, w) if rotation % 180 else (w, height)
+
+
+def output_size(display: tuple[float, float], short_side: int) -> tuple[int, int]:
+    """Width and height of the normalised video for a displayed picture (what the scale filter computes)."""
+    w, h = display
+    if w <= h:
+        return short_side, 2 * round(short_side * h / w / 2)
+    return 2 * round(short_side * w / h / 2), short_side
 
 
 def _scale_exprs(short_side: int) -> tuple[str, str]:
+    # After autorotate (inserted before our filters), iw/ih are displayed sizes in stored pixels.
     s = short_side
     portrait = "lte(iw*sar,ih)"
     w = f"if({portrait},{s},2*round({s}*iw*sar/ih/2))"
@@ -65,60 +102,182 @@ def _scale_exprs(short_side: int) -> tuple[str, str]:
     return w, h
 
 
+@dataclass(frozen=True)
+class PassInput:
+    """One input of the pass: a local path or an http(s) URL, with what ffmpeg needs to read it."""
+
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    cookies: str | None = None  # ffmpeg's -cookies text (Set-Cookie-like lines)
+    proxy: str | None = None
+    seek_timestamp: bool = False  # -ss names a timestamp of the file rather than an offset from its start
+
+    @property
+    def is_url(self) -> bool:
+        return bool(re.match(r"^https?://", self.url))
+
+
+def local_input(path: str | os.PathLike) -> PassInput:
+    # 'file:' + absolute path: never read as an option (ids may start with '-') nor as another protocol.
+    return PassInput("file:" + str(Path(path).resolve()))
+
+
+@dataclass(frozen=True)
+class Cut:
+    """What the pass takes from its inputs: ``duration`` seconds from ``start`` (player time of the inputs),
+    the video of input ``video_input`` and the audio of input ``audio_input``, at ``rate`` frames/s."""
+
+    start: float
+    duration: float
+    rate: Fraction
+    video_input: int = 0
+    audio_input: int = 0
+    preroll: float = 0.0  # read and decode this much before ``start``, then drop it
+
+
+@dataclass
+class PassResult:
+    """What the pass reports besides its files: the thumbnails and ffmpeg's warnings."""
+
+    thumbs: list[np.ndarray] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _input_args(inp: PassInput, start: float, duration: float, socket_timeout: float | None) -> list[str]:
+    args = []
+    if inp.is_url:
+        if socket_timeout:
+            args += ["-rw_timeout", str(int(socket_timeout * 1_000_000))]  # ffmpeg's socket timeout (us)
+        if inp.headers:
+            # One "Name: value\r\n" line per header; ffmpeg warns without the trailing CRLF.
+            args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in inp.headers)]
+        if inp.cookies:
+            args += ["-cookies", inp.cookies]
+        if inp.proxy:
+            args += ["-http_proxy", inp.proxy]
+    if inp.seek_timestamp:
+        args += ["-seek_timestamp", "1", "-ss", f"{start:.6f}"]
+    elif start > 0:  # no seek at all from the start: a seek to 0 may land on the first video keyframe
+        args += ["-ss", f"{start:.6f}"]
+    return [*args, "-t", f"{duration:.6f}", "-i", inp.url]
+
+
+def filter_graph(cut: Cut, short_side: int) -> str:
+    """The pass's filter graph: ``[v]`` the picture, ``[t]`` the thumbnails, ``[a]`` the sound. Commas
+    inside an option are escaped (``\\,``): unescaped they separate filters."""
+    pre = cut.preroll
+    w, h = (e.replace(",", "\\,") for e in _scale_exprs(short_side))
+    video = [f"[{cut.video_input}:v:0]"]
+    audio = [f"[{cut.audio_input}:a:0]"]
+    chain_v, chain_a = [], []
+    if pre:
+        chain_v += [f"trim=start={pre:.6f}", f"setpts=PTS-{pre:.6f}/TB"]
+        chain_a += [f"atrim=start={pre:.6f}", f"asetpts=PTS-{pre:.6f}/TB"]
+    chain_v += [f"scale=w={w}:h={h}", "setsar=1", f"fps=fps={cut.rate}:start_time=0", "format=yuv420p",
+                "split=2[v][sampled]"]
+    interval = max(cut.duration / THUMBNAILS, 1e-3)
+    thumbs = (f"[sampled]select=isnan(prev_selected_t)+gte(t-prev_selected_t\\,{interval:.6f}),"
+              f"scale=w={THUMB_WIDTH}:h=-2,format=gray[t]")
+    chain_a += ["aresample=async=1:first_pts=0[a]"]  # pad a late start, keep gaps in sync
+    return ";".join([video[0] + ",".join(chain_v), thumbs, audio[0] + ",".join(chain_a)])
+
+
 def build_command(
-    src: str | os.PathLike,
+    inputs: Sequence[PassInput],
+    cut: Cut,
     video_out: str | os.PathLike,
     audio_out: str | os.PathLike,
     opts: NormalizeOptions,
     *,
-    duration: float,
-    start: float | None = None,
-    source_fps: float | None = None,
+    socket_timeout: float | None = None,
 ) -> list[str]:
-    """The ffmpeg argument list (``ffmpeg`` first) that writes ``video_out`` (mp4) and ``audio_out`` (flac)."""
-    in_args: dict[str, object] = {"t": f"{duration:.3f}"}
-    if start:
-        in_args["ss"] = f"{start:.3f}"
-    inp = ffmpeg.input(_file(src), **in_args)
-    w, h = _scale_exprs(opts.short_side)
-    v = inp.video.filter("scale", w=w, h=h).filter("setsar", "1")
-    rate = opts.target_fps(source_fps)
-    if rate is not None:
-        v = v.filter("fps", fps=f"{rate:g}")
-    vout = ffmpeg.output(
-        v, _file(video_out), f="mp4", vcodec="libx264", preset=opts.preset, crf=opts.crf, pix_fmt="yuv420p",
-        movflags="+faststart", an=None, map_metadata=-1,
-    )
-    aout = ffmpeg.output(
-        inp.audio, _file(audio_out), f="flac", acodec="flac", ac=opts.channels, ar=opts.sample_rate,
-        sample_fmt="s16", vn=None, map_metadata=-1,
-    )
-    stream = ffmpeg.merge_outputs(vout, aout).global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-y")
-    return stream.compile(cmd="ffmpeg", overwrite_output=False)
+    """The ffmpeg argument list (``ffmpeg`` first) of the pass; thumbnails go to stdout as y4m."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+warning", "-y"]
+    for inp in inputs:
+        cmd += _input_args(inp, cut.start - cut.preroll, cut.duration + cut.preroll, socket_timeout)
+    t = f"{cut.duration:.6f}"
+    no_metadata = ["-map_metadata", "-1", "-map_chapters", "-1"]
+    cmd += ["-filter_complex", filter_graph(cut, opts.short_side)]
+    cmd += ["-map", "[v]", "-c:v", "libx264", "-preset", opts.preset, "-crf", str(opts.crf), "-threads", "1",
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", *no_metadata, "-t", t, "-f", "mp4", _file(video_out)]
+    cmd += ["-map", "[a]", "-c:a", "flac", "-ac", str(opts.channels), "-ar", str(opts.sample_rate),
+            "-sample_fmt", "s16", *no_metadata, "-t", t, "-f", "flac", _file(audio_out)]
+    cmd += ["-map", "[t]", "-f", "yuv4mpegpipe", "-fps_mode", "passthrough", "pipe:1"]
+    return cmd
+
+
+def _file(path: str | os.PathLike) -> str:
+    return local_input(path).url
+
+
+def read_y4m(data: bytes) -> list[np.ndarray]:
+    """Frames of a grey (Cmono) y4m stream."""
+    if not data:
+        return []
+    head, _, body = data.partition(b"\n")
+    fields = dict((f[:1], f[1:]) for f in head.split()[1:])
+    w, h = int(fields[b"W"]), int(fields[b"H"])
+    frames, pos, size = [], 0, w * h
+    while pos < len(body):
+        nl = body.find(b"\n", pos)
+        if nl < 0 or not body.startswith(b"FRAME", pos) or nl + 1 + size > len(body):
+            break
+        frames.append(np.frombuffer(body, np.uint8, size, nl + 1).reshape(h, w).astype(np.float32))
+        pos = nl + 1 + size
+    return frames
+
+
+_LEVEL_RE = re.compile(r"^(?:\[[^\]]*\] )*\[(\w+)\] ?(.*)$")
+
+
+def _parse_log(stderr: str) -> tuple[list[str], list[str]]:
+    """Split a ``level+warning`` log into (errors and warnings, errors only), without the level tags."""
+    problems, errors = [], []
+    for line in stderr.splitlines():
+        m = _LEVEL_RE.match(line)
+        if m and m.group(1) in ("warning", "error", "fatal", "panic"):
+            problems.append(re.sub(r"\[(?:warning|error|fatal|panic)\] ", "", line).strip())
+            if m.group(1) != "warning":
+                errors.append(problems[-1])
+        elif not m and line.strip():
+            problems.append(line.strip())  # ffmpeg's own untagged lines (its final error, say)
+            errors.append(problems[-1])
+    return problems, errors
 
 
 def normalize(
-    src: str | os.PathLike,
+    inputs: Sequence[PassInput],
+    cut: Cut,
     video_out: str | os.PathLike,
     audio_out: str | os.PathLike,
     opts: NormalizeOptions,
     *,
-    duration: float,
-    start: float | None = None,
-    source_fps: float | None = None,
-) -> None:
-    """Run the normalising ffmpeg; raise :class:`ClipFailure` with ffmpeg's own message when it fails."""
-    cmd = build_command(src, video_out, audio_out, opts, duration=duration, start=start, source_fps=source_fps)
+    socket_timeout: float | None = None,
+) -> PassResult:
+    """Run the pass; raise :class:`ClipFailure` with ffmpeg's own words when it fails, including a read cut
+    short (ffmpeg exits 0 on "Stream ends prematurely") - the network reasons are retried by the caller."""
+    cmd = build_command(inputs, cut, video_out, audio_out, opts, socket_timeout=socket_timeout)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=opts.timeout_s,
-                              check=False)
+        proc = subprocess.run(cmd, capture_output=True, timeout=opts.timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg did not finish normalising within {opts.timeout_s:g} s") from None
+        raise ClipFailure(Status.TIMEOUT if any(i.is_url for i in inputs) else Status.FFMPEG_ERROR,
+                          f"ffmpeg did not finish the clip within {opts.timeout_s:g} s") from None
+    stderr = proc.stderr.decode(errors="replace")
+    problems, errors = _parse_log(stderr)
+    text = ffmpeg_error_text("\n".join(problems))
     if proc.returncode != 0:
-        text = ffmpeg_error_text(proc.stderr) or f"ffmpeg exited with code {proc.returncode}"
-        decodes = classify(text, default=None) is Status.DECODE_ERROR
-        raise ClipFailure(Status.DECODE_ERROR if decodes else Status.FFMPEG_ERROR, text)
+        text = text or f"ffmpeg exited with code {proc.returncode}"
+        reason = classify(text, default=None)
+        if reason is None or reason in (Status.TOO_LARGE, Status.ERROR):
+            reason = Status.FFMPEG_ERROR
+        raise ClipFailure(reason, text)
+    # ffmpeg exits 0 when an HTTP body ends early or the connection breaks mid-read: the outputs are short.
+    cut_short = [p for p in problems if classify(p, default=None) in (Status.NETWORK, Status.TIMEOUT,
+                                                                       Status.RATE_LIMITED)]
+    if cut_short and any(i.is_url for i in inputs):
+        raise ClipFailure(classify(cut_short[0]), "ffmpeg: " + ffmpeg_error_text("\n".join(cut_short)))
     for out in (video_out, audio_out):
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
             raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg wrote no {Path(out).suffix or 'output'} data "
-                                                   f"({ffmpeg_error_text(proc.stderr) or 'no message'})")
+                                                   f"({text or 'no message'})")
+    return PassResult(read_y4m(proc.stdout), problems)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -114,8 +115,27 @@ def _decode_video(container: av.container.InputContainer, stream, seg: _Segment,
         container.seek(int(seg.start / stream.time_base), stream=stream, backward=True, any_frame=False)
     tb = float(stream.time_base)
     frames: list[tuple[float, av.VideoFrame]] = []
+
+    def keep(decoded) -> None:
+        nonlocal frames
+        for frame in decoded:
+            t = _frame_time(frame)
+            if t is None or not seg.inside(t):
+                continue
+            if keyframes_only:
+                if frame.key_frame:  # some decoders (VP9) ignore skip_frame and return every frame
+                    seg.thumbs.append((t, _thumb(frame)))
+            else:
+                frames.append((t, frame))
+                if len(frames) > 4 * samples:  # keep memory bounded: thin to every other frame
+                    frames = frames[::2]
+
     for packet in container.demux(stream):
         if packet.dts is not None and seg.end is not None and packet.dts * tb >= seg.end + 0.5:
+            # Drain the decoder: frame-threaded and delaying decoders (libdav1d for AV1 above all) still
+            # hold the segment's last frames - for a short segment, every frame - when the loop stops here.
+            # (At the end of the file demux's last, empty packet has drained it already.)
+            keep(stream.codec_context.decode(None))
             break  # decode order: allow half a second of reordering past the end
         if packet.pts is not None:
             t = packet.pts * tb
@@ -123,16 +143,7 @@ def _decode_video(container: av.container.InputContainer, stream, seg: _Segment,
                 seg.video_first = t if seg.video_first is None else min(seg.video_first, t)
                 end_t = t + (packet.duration or 0) * tb
                 seg.video_last = end_t if seg.video_last is None else max(seg.video_last, end_t)
-        for frame in packet.decode():
-            t = _frame_time(frame)
-            if t is None or not seg.inside(t):
-                continue
-            if keyframes_only:
-                seg.thumbs.append((t, _thumb(frame)))
-            else:
-                frames.append((t, frame))
-                if len(frames) > 4 * samples:  # keep memory bounded: thin to every other frame
-                    frames = frames[::2]
+        keep(packet.decode())
     if not keyframes_only and frames:
         step = max(1, len(frames) // samples)
         seg.thumbs = [(t, _thumb(f)) for t, f in frames[::step][:samples]]
@@ -196,8 +207,11 @@ def probe_media(path: str | os.PathLike, start: float = 0.0, end: float | None =
                 _decode_video(container, video, seg, keyframes_only=True, samples=samples)
                 if len(seg.thumbs) < MIN_KEYFRAMES:
                     seg.thumbs, seg.video_first, seg.video_last = [], None, None
-                    container.seek(0)
-                    _decode_video(container, video, seg, keyframes_only=False, samples=samples)
+                    # A fresh decoder: some (libdav1d) read skip_frame only when they open.
+                    with av.open(os.fspath(path)) as again:
+                        every = again.streams.video[0]
+                        every.thread_type = "AUTO"
+                        _decode_video(again, every, seg, keyframes_only=False, samples=samples)
             except (av.error.FFmpegError, ValueError) as e:
                 facts.decode_error = f"video: {_av_message(e)}"
         if audio is not None:
@@ -254,3 +268,299 @@ def block_motion(a: np.ndarray, b: np.ndarray, grid: int = GRID) -> float:
 def dark_share(image: np.ndarray, dark_luma: float = DARK_LUMA) -> float:
     """The share of pixels of a grey image (0-255) at or below ``dark_luma``."""
     return float(np.count_nonzero(image <= dark_luma)) / max(1, image.size)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Sources before the normalising pass: what their headers say
+# ----------------------------------------------------------------------------------------------------
+# Demuxers that cannot seek to a keyframe (no index): the pass reads them from a little earlier.
+NO_INDEX_FORMATS = frozenset({"mpegts", "mpegtsraw", "mpeg", "mpegvideo", "h264", "hevc", "m4v"})
+
+
+@dataclass
+class InputFacts:
+    """What a source's header says, plus its first video frame (display rotation). Times are seconds of
+    player time: 0 is the container's first timestamp, where a player starts."""
+
+    format: str = ""
+    start_time: float = 0.0  # the container's first timestamp, seconds (player time 0)
+    duration: float | None = None  # of the whole source
+    size: int | None = None  # bytes, when the file or server says
+    vcodec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    pix_fmt: str | None = None
+    sar: Fraction | None = None
+    rotation: int = 0  # degrees the player turns the stored picture counter-clockwise
+    fps: float | None = None  # average frame rate
+    base_rate: Fraction | None = None  # the rate that represents every timestamp (VFR: the fastest)
+    video_start: float | None = None
+    acodec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    audio_start: float | None = None
+
+    @property
+    def has_video(self) -> bool:
+        return self.vcodec is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.acodec is not None
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the demuxer seeks to keyframes (else the pass reads from a little earlier)."""
+        return not (set(self.format.split(",")) & NO_INDEX_FORMATS)
+
+    def with_audio_of(self, other: InputFacts) -> InputFacts:
+        """These video facts with ``other``'s audio facts (split DASH: one input each)."""
+        merged = InputFacts(**{**asdict(self), "sar": self.sar, "base_rate": self.base_rate})
+        merged.acodec, merged.sample_rate, merged.channels = other.acodec, other.sample_rate, other.channels
+        merged.audio_start = other.audio_start
+        if other.duration is not None:
+            merged.duration = other.duration if merged.duration is None else max(merged.duration, other.duration)
+        merged.size = (self.size or 0) + (other.size or 0) or None
+        return merged
+
+    def to_dict(self) -> dict:
+        """The source facts the manifest keeps (``probe.source``)."""
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        d["sar"] = f"{self.sar.numerator}:{self.sar.denominator}" if self.sar else None
+        d["base_rate"] = str(self.base_rate) if self.base_rate else None
+        return {k: _round(v) for k, v in d.items() if v is not None}
+
+
+def _rotation(container: av.container.InputContainer, stream, max_packets: int = 64) -> int:
+    """Display rotation from the first decodable frame (PyAV exposes the display matrix on frames)."""
+    frames = 0
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            return int(round(frame.rotation or 0)) % 360
+        frames += 1
+        if frames >= max_packets:
+            for frame in stream.codec_context.decode(None):  # drain a decoder that returns frames late
+                return int(round(frame.rotation or 0)) % 360
+            break
+    return 0
+
+
+def probe_input(url: str | os.PathLike, options: dict[str, str] | None = None) -> InputFacts:
+    """Open a source (a path, or an http(s) URL with ffmpeg protocol ``options``: headers, cookies,
+    rw_timeout...) and read its header and first video frame. Raises :class:`ProbeError` with PyAV's
+    message ("Server returned 404 Not Found", "Connection timed out", "Invalid data found ...")."""
+    target = os.fspath(url)
+    try:
+        container = av.open(target, options=dict(options or {}))
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise ProbeError(_av_message(e)) from None
+    with container:
+        start = container.start_time / av.time_base if container.start_time is not None else 0.0
+        facts = InputFacts(format=container.format.name, start_time=start,
+                           duration=container.duration / av.time_base if container.duration else None,
+                           size=container.size if (container.size or 0) > 0 else None)
+
+        def rel(stream) -> float | None:
+            return float(stream.start_time * stream.time_base) - start if stream.start_time is not None else None
+
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            facts.acodec, facts.audio_start = a.codec_context.name, rel(a)
+            facts.sample_rate, facts.channels = a.codec_context.sample_rate or None, a.codec_context.channels or None
+        if container.streams.video:
+            v = container.streams.video[0]
+            cc = v.codec_context
+            facts.vcodec, facts.width, facts.height = cc.name, cc.width or None, cc.height or None
+            facts.pix_fmt = cc.pix_fmt
+            sar = v.sample_aspect_ratio or cc.sample_aspect_ratio
+            facts.sar = Fraction(sar) if sar else None
+            facts.fps = float(v.average_rate) if v.average_rate else None
+            facts.base_rate = Fraction(v.base_rate) if v.base_rate else None
+            facts.video_start = rel(v)
+            cc.thread_count = 1  # one frame: starting decoder threads would cost more than it saves
+            try:
+                facts.rotation = _rotation(container, v)
+            except (av.error.FFmpegError, ValueError) as e:
+                raise ProbeError(f"the first video frame does not decode: {_av_message(e)}") from None
+    return facts
+
+
+# ----------------------------------------------------------------------------------------------------
+# The pass's outputs: facts, the filters' measures and the checks against the segment
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class OutputFacts:
+    """The normalised files as read back (``probe.output`` in the manifest)."""
+
+    streams: int = 0  # in the mp4
+    vcodec: str | None = None
+    pix_fmt: str | None = None
+    width: int | None = None
+    height: int | None = None
+    sar: str | None = None
+    rotation: int = 0
+    fps: float | None = None
+    frames: int = 0
+    video_start: float | None = None
+    duration: float | None = None  # of the video
+    acodec: str | None = None
+    sample_fmt: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    samples: int = 0
+    audio_start: float | None = None
+    audio_duration: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {**{k: _round(v) for k, v in d.items() if v is not None}, **extra}
+
+
+def read_outputs(video: str | os.PathLike, audio: str | os.PathLike,
+                 thumbs: list[np.ndarray] | None = None) -> tuple[OutputFacts, ProbeFacts]:
+    """Read the pass's files back: their facts, and the probe facts the filters decide on (durations, the
+    RMS of the audio, and the picture measures on ``thumbs``, the thumbnails the pass sampled; without
+    them the mp4's keyframes are decoded)."""
+    out = OutputFacts()
+    seg = _Segment(0.0, None)
+    facts = ProbeFacts()
+    try:
+        with av.open(os.fspath(video)) as c:
+            out.streams = len(c.streams)
+            if c.streams.video:
+                v = c.streams.video[0]
+                cc = v.codec_context
+                out.vcodec, out.pix_fmt, out.width, out.height = cc.name, cc.pix_fmt, cc.width, cc.height
+                sar = v.sample_aspect_ratio
+                out.sar = f"{sar.numerator}:{sar.denominator}" if sar else None
+                cc.thread_count = 1  # one frame is decoded (rotation): no decoder threads
+                tb = float(v.time_base)
+                durations = set()
+                first_frame = True
+                for packet in c.demux(v):
+                    if packet.size == 0 or packet.pts is None:
+                        continue
+                    if first_frame:  # the display matrix rides on decoded frames
+                        for frame in packet.decode():
+                            out.rotation = int(round(frame.rotation or 0)) % 360
+                        first_frame = False
+                    t, d = packet.pts * tb, (packet.duration or 0) * tb
+                    out.frames += 1
+                    durations.add(packet.duration)
+                    out.video_start = t if out.video_start is None else min(out.video_start, t)
+                    seg.video_first = out.video_start
+                    seg.video_last = t + d if seg.video_last is None else max(seg.video_last, t + d)
+                if out.frames:
+                    out.duration = seg.video_last - out.video_start
+                    rate = v.average_rate or v.guessed_rate
+                    out.fps = float(rate) if rate else None
+                    if len(durations) > 1:
+                        out.extra["frame_durations"] = sorted(int(x or 0) for x in durations)[:4]
+        with av.open(os.fspath(audio)) as c:
+            if c.streams.audio:
+                a = c.streams.audio[0]
+                cc = a.codec_context
+                out.acodec, out.sample_fmt = cc.name, cc.format.name if cc.format else None
+                out.sample_rate, out.channels = cc.sample_rate, cc.channels
+                cc.thread_count = 1  # frame threads cost more than a small FLAC takes to decode
+                _sum_squares(c, a, seg)
+                out.samples = seg.n_samples // max(1, cc.channels or 1)
+                if seg.audio_first is not None:
+                    out.audio_start = seg.audio_first
+                    out.audio_duration = seg.audio_last - seg.audio_first
+    except (av.error.FFmpegError, ValueError) as e:
+        facts.decode_error = f"output: {_av_message(e)}"
+    facts.has_video, facts.has_audio = out.vcodec is not None, out.acodec is not None
+    facts.width, facts.height, facts.fps, facts.vcodec = out.width, out.height, out.fps, out.vcodec
+    facts.acodec, facts.sample_rate, facts.channels = out.acodec, out.sample_rate, out.channels
+    if thumbs is not None:
+        seg.thumbs = [(float(i), th) for i, th in enumerate(thumbs)]
+    elif out.frames:
+        with av.open(os.fspath(video)) as c:
+            _decode_video(c, c.streams.video[0], _Segment(0.0, None), keyframes_only=True, samples=8)
+    _summarise(facts, seg)
+    return out, facts
+
+
+def _sum_squares(container: av.container.InputContainer, stream, seg: _Segment) -> None:
+    """Every sample of a file's audio into ``seg`` (extent, sum of squares): the whole file, in one
+    vectorised sum rather than one per frame."""
+    chunks, first = [], None
+    for frame in container.decode(stream):
+        if first is None and frame.time is not None:
+            first = float(frame.time)
+        chunks.append(frame.to_ndarray().reshape(-1))
+    if not chunks:
+        return
+    x = _to_float(np.concatenate(chunks))
+    seg.sum_squares, seg.n_samples = float(np.square(x).sum()), x.size  # no BLAS: its threads spin
+    rate = stream.codec_context.sample_rate or 1
+    seg.audio_first = first or 0.0
+    seg.audio_last = seg.audio_first + x.size / max(1, stream.codec_context.channels or 1) / rate
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the pass's files must be, for :func:`check_outputs`."""
+
+    duration: float  # the segment's length, seconds
+    short_side: int
+    rate: Fraction  # frames/s
+    sample_rate: int
+    channels: int
+    size: tuple[int, int] | None = None  # width, height when the source's display size is known
+    audio_tolerance: float = 0.02  # seconds
+
+    @property
+    def video_tolerance(self) -> float:
+        return 1 / float(self.rate) + 1e-3
+
+
+@dataclass(frozen=True)
+class OutputProblem:
+    """One way the files differ from the spec. ``short``: a stream does not last the segment."""
+
+    message: str
+    short: bool = False
+
+
+def check_outputs(out: OutputFacts, spec: OutputSpec) -> tuple[list[OutputProblem], list[str]]:
+    """Compare the read-back files with what was asked; returns (problems, the names of the checks made)."""
+    problems: list[OutputProblem] = []
+    checked: list[str] = []
+
+    def check(name: str, ok: bool, message: str, short: bool = False) -> None:
+        checked.append(name)
+        if not ok:
+            problems.append(OutputProblem(message, short))
+
+    check("video_stream", out.streams == 1 and out.vcodec == "h264" and out.pix_fmt == "yuv420p",
+          f"the mp4 holds {out.streams} stream(s), video {out.vcodec} {out.pix_fmt}, not one H.264 yuv420p stream")
+    if out.width and out.height:
+        w, h = out.width, out.height
+        check("size", w % 2 == 0 and h % 2 == 0 and min(w, h) == spec.short_side,
+              f"the video is {w}x{h}: not even with short side {spec.short_side}")
+        if spec.size is not None:
+            check("aspect", abs(w - spec.size[0]) <= 2 and abs(h - spec.size[1]) <= 2,
+                  f"the video is {w}x{h}, the source as a player shows it makes {spec.size[0]}x{spec.size[1]}")
+    check("square_pixels", out.sar in (None, "1:1", "0:1"), f"the video's pixels are {out.sar}, not square")
+    check("no_rotation", out.rotation == 0, f"the video still carries a display rotation of {out.rotation} degrees")
+    fps_ok = out.fps is not None and abs(out.fps - float(spec.rate)) < 1e-3 and "frame_durations" not in out.extra
+    check("fps", fps_ok, f"the video runs at {out.fps} frames/s (frame durations {out.extra.get('frame_durations')}), "
+                         f"not a constant {float(spec.rate):g}")
+    d = spec.duration
+    check("video_start", out.video_start is not None and abs(out.video_start) < spec.video_tolerance,
+          f"the video starts at {out.video_start} s, not at the segment's start")
+    vd = out.duration or 0.0
+    check("video_duration", abs(vd - d) <= spec.video_tolerance,
+          f"the video lasts {vd:.3f} s of the {d:.3f} s segment", short=vd < d)
+    check("audio_format", out.acodec == "flac" and out.sample_fmt in ("s16", "s16p")
+          and out.sample_rate == spec.sample_rate and out.channels == spec.channels,
+          f"the audio is {out.acodec} {out.sample_fmt} {out.sample_rate} Hz x {out.channels}, not 16-bit FLAC "
+          f"{spec.sample_rate} Hz x {spec.channels}")
+    ad = out.audio_duration or 0.0
+    check("audio_duration", abs(ad - d) <= spec.audio_tolerance,
+          f"the audio lasts {ad:.3f} s of the {d:.3f} s segment", short=ad < d)
+    return problems, checked

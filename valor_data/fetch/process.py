@@ -1,4 +1,5 @@
-"""One clip's way through fetch: download (with retries) -> probe -> filters -> normalise -> its manifest row.
+"""One clip's way through fetch: resolve its media and read their headers (with retries) -> one normalising
+ffmpeg pass (retried on network failures) -> read the outputs back -> filters -> output checks -> its row.
 
 Nothing here raises for a clip: every outcome, a bug included, becomes the clip's row with a status
 from ``clip.Status`` and the real message.
@@ -7,8 +8,10 @@ from ``clip.Status`` and the real message.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -17,13 +20,31 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from valor_data.clip import MANIFEST_SCHEMA, OK, ClipRef, Status
-from valor_data.fetch.failures import ClipFailure
-from valor_data.fetch.filters import ClipFilter, apply_filters
-from valor_data.fetch.normalize import normalize
+from valor_data.fetch.failures import ClipFailure, classify
+from valor_data.fetch.filters import ClipFilter, Decodable, HasAudio, HasVideo, apply_filters
+from valor_data.fetch.normalize import (
+    PREROLL_S,
+    Cut,
+    NormalizeOptions,
+    display_size,
+    normalize,
+    output_size,
+)
 from valor_data.fetch.plan import FetchTask
-from valor_data.fetch.probe import ProbeError, probe_media
-from valor_data.fetch.sources import Segment, Source, retry_transient
+from valor_data.fetch.probe import (
+    InputFacts,
+    OutputSpec,
+    ProbeError,
+    ProbeFacts,
+    check_outputs,
+    probe_input,
+    read_outputs,
+)
+from valor_data.fetch.sources import Resolved, Source, retry_transient
 from valor_data.inputs import BadRow
 
 
@@ -47,6 +68,11 @@ def bad_row(bad: BadRow) -> dict:
             "source": bad.where, "status": Status.INVALID_ID, "message": f"{bad.where}: {bad.message}", "attempts": 0}
 
 
+def streams_filters() -> list[ClipFilter]:
+    """What the pass needs before it runs: a video and an audio stream (the filters of those names)."""
+    return [Decodable(), HasVideo(), HasAudio()]
+
+
 def _fail(row: dict, failure: ClipFailure) -> dict:
     row["status"], row["message"] = failure.reason, failure.message
     return row
@@ -61,48 +87,64 @@ def _fresh_dir(path: Path) -> Path:
     return path
 
 
-def _output_facts(video: Path, audio: Path) -> dict:
-    import av
-
-    out: dict = {}
-    with av.open(str(video)) as c:
-        v = c.streams.video[0]
-        rate = v.average_rate or v.guessed_rate
-        out.update(width=v.codec_context.width, height=v.codec_context.height,
-                   fps=round(float(rate), 4) if rate else None, frames=v.frames or None,
-                   duration=round(c.duration / 1e6, 4) if c.duration else None)
-    with av.open(str(audio)) as c:
-        a = c.streams.audio[0]
-        out.update(sample_rate=a.codec_context.sample_rate, channels=a.codec_context.channels,
-                   audio_duration=round(c.duration / 1e6, 4) if c.duration else None)
-    return {k: v for k, v in out.items() if v is not None}
-
-
 @dataclass
 class Downloaded:
-    """A clip's download outcome: its segment, or the failure that ended its attempts."""
+    """A clip's resolve outcome: its media and what their headers say, or the failure that ended its
+    attempts."""
 
     clip: ClipRef
-    segment: Segment | None
+    resolved: Resolved | None
+    facts: InputFacts | None
     failure: ClipFailure | None
     attempts: int
     seconds: float
 
 
-def download_clip(clip: ClipRef, task: FetchTask, source: Source) -> Downloaded:
-    """Fetch one clip's segment into its scratch folder, retrying transient failures; never raises."""
+def probe_inputs(resolved: Resolved, socket_timeout: float) -> InputFacts:
+    """The header facts of the clip's inputs (split DASH: the video's, with the audio's audio facts)."""
+    facts = []
+    for i, inp in enumerate(resolved.inputs):
+        target = inp.url[len("file:"):] if inp.url.startswith("file:") else inp.url
+        try:
+            facts.append(probe_input(target, resolved.probe_options(i, socket_timeout)))
+        except ProbeError as e:
+            raise ClipFailure(classify(str(e), default=Status.DECODE_ERROR), str(e)) from None
+    return facts[0] if len(facts) == 1 else facts[0].with_audio_of(facts[-1])
+
+
+def _prepare(clip: ClipRef, task: FetchTask, source: Source) -> tuple[Resolved, InputFacts]:
+    """One attempt at a clip's media: resolve it, read its headers, refuse what must not be read."""
+    d = task.options.download
     work = task.work_dir / clip.key
+    resolved = source.fetch(clip, _fresh_dir(work) if source.needs_workdir else work)
+    facts = probe_inputs(resolved, d.socket_timeout)
+    length = resolved.source_duration or facts.duration
+    if d.max_duration is not None and length is not None and length > d.max_duration:
+        raise ClipFailure(Status.TOO_LONG, f"the video lasts {length:g} s > --max-duration {d.max_duration:g} s")
+    size = resolved.size or facts.size
+    if resolved.way == "one_pass" and d.max_filesize and size and length:
+        estimate = size * resolved.duration / length
+        if estimate > d.max_filesize:
+            raise ClipFailure(Status.TOO_LARGE, f"the segment is about {estimate:,.0f} bytes ({size:,} bytes x "
+                                                f"{resolved.duration:g} s / {length:g} s), over --max-filesize "
+                                                f"({d.max_filesize} bytes)")
+    return resolved, facts
+
+
+def download_clip(clip: ClipRef, task: FetchTask, source: Source) -> Downloaded:
+    """Resolve one clip's media and read its headers (the fallback downloads its segment), retrying
+    transient failures; never raises."""
     d = task.options.download
     started = time.monotonic()
     try:
-        segment, attempts = retry_transient(
-            lambda n: source.fetch(clip, _fresh_dir(work) if source.needs_workdir else work),
-            d.retries, d.retry_wait, d.retry_max_wait)
-        return Downloaded(clip, segment, None, attempts, round(time.monotonic() - started, 3))
+        (resolved, facts), attempts = retry_transient(lambda n: _prepare(clip, task, source), d.retries,
+                                                      d.retry_wait, d.retry_max_wait)
+        return Downloaded(clip, resolved, facts, None, attempts, round(time.monotonic() - started, 3))
     except ClipFailure as failure:
-        return Downloaded(clip, None, failure, getattr(failure, "attempts", 1), round(time.monotonic() - started, 3))
+        return Downloaded(clip, None, None, failure, getattr(failure, "attempts", 1),
+                          round(time.monotonic() - started, 3))
     except Exception as e:  # a bug or an environment problem: recorded, the task goes on
-        return Downloaded(clip, None, unexpected_error(task, clip, e), 1, round(time.monotonic() - started, 3))
+        return Downloaded(clip, None, None, unexpected_error(task, clip, e), 1, round(time.monotonic() - started, 3))
 
 
 def unexpected_error(task: FetchTask, clip: ClipRef, exc: Exception) -> ClipFailure:
@@ -120,52 +162,121 @@ def unexpected_error(task: FetchTask, clip: ClipRef, exc: Exception) -> ClipFail
                                      f"{log.relative_to(task.out).as_posix()})")
 
 
+def plan_cut(resolved: Resolved, facts: InputFacts, opts: NormalizeOptions) -> Cut:
+    """What the pass takes: the segment, at the output rate, read from a few seconds earlier when the
+    source's demuxer cannot seek to a keyframe (elsewhere ffmpeg seeks to the keyframe before the start and
+    decodes from there: the cut is exact without reading more)."""
+    preroll = 0.0 if facts.indexed else min(PREROLL_S, resolved.start)
+    rate = opts.output_rate(facts.base_rate or facts.fps)
+    return Cut(resolved.start, resolved.duration, rate, 0, resolved.audio_input, preroll)
+
+
+def output_spec(cut: Cut, facts: InputFacts, opts: NormalizeOptions) -> OutputSpec:
+    size = None
+    if facts.width and facts.height:
+        size = output_size(display_size(facts.width, facts.height, facts.sar, facts.rotation), opts.short_side)
+    return OutputSpec(cut.duration, opts.short_side, cut.rate, opts.sample_rate, opts.channels, size)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+_ADDRESS_RE = re.compile(r" @ 0x[0-9a-f]+")
+
+
+def _source_facts(probe: ProbeFacts, facts: InputFacts) -> None:
+    """The manifest's top-level facts describe the source (as they always have); the measures come from
+    what the pass wrote."""
+    probe.source_duration = facts.duration
+    probe.has_video, probe.has_audio = facts.has_video, facts.has_audio
+    probe.width, probe.height, probe.fps, probe.vcodec = facts.width, facts.height, facts.fps, facts.vcodec
+    probe.acodec, probe.sample_rate, probe.channels = facts.acodec, facts.sample_rate, facts.channels
+
+
+def _run_pass(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipFilter], row: dict) -> None:
+    """Normalise, read back, filter and check one resolved clip; moves its files into place when ok."""
+    clip, resolved, facts = downloaded.clip, downloaded.resolved, downloaded.facts
+    opts, d = task.options, task.options.download
+    info: dict = {"path": resolved.way, "source": facts.to_dict()}
+    row["probe"] = json.dumps(info, sort_keys=True)
+    before = ProbeFacts(has_video=facts.has_video, has_audio=facts.has_audio)
+    _source_facts(before, facts)
+    rejection = apply_filters(streams_filters(), before)  # the pass needs both streams
+    if rejection is not None:
+        row["probe"] = json.dumps({**before.to_dict(), **info}, sort_keys=True)
+        raise ClipFailure(rejection.reason, rejection.message)
+    cut = plan_cut(resolved, facts, opts.normalize)
+    work = _fresh_dir(task.work_dir / clip.key / "out")
+    tmp_video, tmp_audio = work / "video.mp4", work / "audio.flac"
+    remote = any(i.is_url for i in resolved.inputs)
+    result, attempts = retry_transient(
+        lambda n: normalize(resolved.inputs, cut, tmp_video, tmp_audio, opts.normalize,
+                            socket_timeout=d.socket_timeout),
+        d.retries if remote else 0, d.retry_wait, d.retry_max_wait)
+    row["attempts"] = downloaded.attempts + attempts - 1
+    out, probe = read_outputs(tmp_video, tmp_audio, result.thumbs)
+    _source_facts(probe, facts)
+    decode_problems = [p for p in result.warnings if classify(p, default=None) is Status.DECODE_ERROR]
+    if decode_problems and not probe.decode_error:
+        probe.decode_error = _ADDRESS_RE.sub("", "; ".join(decode_problems[:3]))
+    spec = output_spec(cut, facts, opts.normalize)
+    problems, checked = check_outputs(out, spec)
+    out.extra.update(checked=checked, segment=round(cut.duration, 6), rate=str(cut.rate),
+                     tolerance={"video_s": round(spec.video_tolerance, 4), "audio_s": spec.audio_tolerance})
+    if cut.preroll:
+        out.extra["preroll"] = cut.preroll
+    info["output"] = out.to_dict()
+    row["probe"] = json.dumps({**probe.to_dict(), **info}, sort_keys=True)
+    rejection = apply_filters(filters, probe)
+    if rejection is not None:
+        raise ClipFailure(rejection.reason, rejection.message)
+    if problems:
+        short = [p.message for p in problems if p.short]
+        if short:
+            end = (facts.duration or 0.0) - resolved.start if resolved.way != "segment_download" else None
+            why = f" (the source ends {end:.3f} s into the segment)" if end is not None and end < cut.duration else ""
+            raise ClipFailure(Status.TRUNCATED, "; ".join(short) + why)
+        raise ClipFailure(Status.FFMPEG_ERROR, "output check failed: " + "; ".join(p.message for p in problems))
+    out.extra["sha256"] = {"mp4": _sha256(tmp_video), "flac": _sha256(tmp_audio)}
+    info["output"] = out.to_dict()
+    row["probe"] = json.dumps({**probe.to_dict(), **info}, sort_keys=True)
+    video_rel, audio_rel = task.media_paths(clip)
+    task.clip_dir.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp_video, task.out / video_rel)
+    os.replace(tmp_audio, task.out / audio_rel)
+    row.update(status=OK, video_path=video_rel, audio_path=audio_rel,
+               video_bytes=(task.out / video_rel).stat().st_size, audio_bytes=(task.out / audio_rel).stat().st_size)
+
+
 def finish_clip(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipFilter]) -> dict:
-    """Probe, filter and normalise a downloaded clip, move its files into place; returns its manifest row
-    and never raises ClipFailure (an unexpected exception becomes status ``error`` with the exception)."""
-    clip, segment = downloaded.clip, downloaded.segment
+    """Normalise, probe, filter and check a resolved clip, move its files into place; returns its manifest
+    row and never raises ClipFailure (an unexpected exception becomes status ``error`` with the exception)."""
+    clip = downloaded.clip
     row = _row(clip)
     row.update(attempts=downloaded.attempts, download_s=downloaded.seconds)
-    work = task.work_dir / clip.key
-    opts = task.options
     processing = time.monotonic()
     try:
         if downloaded.failure is not None:
             return _fail(row, downloaded.failure)
-        try:
-            facts = probe_media(segment.path, segment.start, segment.start + segment.duration)
-        except ProbeError as e:
-            raise ClipFailure(Status.DECODE_ERROR, str(e)) from None
-        probe = facts.to_dict()
-        row["probe"] = json.dumps(probe, sort_keys=True)
-        max_duration = opts.download.max_duration
-        if segment.whole_video and max_duration and (facts.source_duration or 0) > max_duration:
-            raise ClipFailure(Status.TOO_LONG, f"the video lasts {facts.source_duration:g} s > --max-duration "
-                                          f"{max_duration:g} s")
-        rejection = apply_filters(filters, facts)
-        if rejection is not None:
-            raise ClipFailure(rejection.reason, rejection.message)
-        work.mkdir(parents=True, exist_ok=True)
-        tmp_video, tmp_audio = work / "video.mp4.part", work / "audio.flac.part"
-        normalize(segment.path, tmp_video, tmp_audio, opts.normalize, duration=segment.duration,
-                  start=segment.start if segment.whole_video else None, source_fps=facts.fps)
-        probe["output"] = _output_facts(tmp_video, tmp_audio)
-        row["probe"] = json.dumps(probe, sort_keys=True)
-        video_rel, audio_rel = task.media_paths(clip)
-        task.clip_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_video, task.out / video_rel)
-        os.replace(tmp_audio, task.out / audio_rel)
-        row.update(status=OK, video_path=video_rel, audio_path=audio_rel,
-                   video_bytes=(task.out / video_rel).stat().st_size,
-                   audio_bytes=(task.out / audio_rel).stat().st_size)
+        _run_pass(downloaded, task, filters, row)
     except ClipFailure as failure:
+        if getattr(failure, "attempts", None):
+            row["attempts"] = downloaded.attempts + failure.attempts - 1
         _fail(row, failure)
     except Exception as e:  # a bug or an environment problem: recorded, the task goes on
         _fail(row, unexpected_error(task, clip, e))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(task.work_dir / clip.key, ignore_errors=True)
     row["process_s"] = round(time.monotonic() - processing, 3)
     return row
+
+
+def count_fallbacks(table: pa.Table) -> int:
+    """Clips whose media took the fallback (a downloaded segment): formats ffmpeg cannot seek directly."""
+    probe = table.column("probe")
+    return int(pc.sum(pc.match_substring(probe.fill_null(""), '"path": "segment_download"')).as_py() or 0)
 
 
 def process_clip(clip: ClipRef, task: FetchTask, source: Source, filters: Sequence[ClipFilter]) -> dict:

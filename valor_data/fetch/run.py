@@ -61,7 +61,7 @@ from valor_data.fetch.plan import (
     plan_tasks,
     stored_task_size,
 )
-from valor_data.fetch.process import bad_row, finish_clip, prefetched
+from valor_data.fetch.process import bad_row, count_fallbacks, finish_clip, prefetched
 from valor_data.fetch.sources import make_source
 from valor_data.inputs import BadRow
 
@@ -167,15 +167,16 @@ MERGE_ROW_GROUP = 65_536  # rows per row group of manifest.parquet: what the mer
 
 
 def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence[BadRow],
-                   plan: str = "") -> dict[str, int]:
+                   plan: str = "") -> tuple[dict[str, int], int]:
     """Write manifest.parquet: the part manifests in task order, then the invalid rows; returns the clips
-    per status. Streamed in row groups of ``MERGE_ROW_GROUP`` rows, so a million-clip merge holds one
+    per status and the fallback count (``process.count_fallbacks``). Streamed in row groups of ``MERGE_ROW_GROUP`` rows, so a million-clip merge holds one
     group in memory, not the whole manifest.
 
     ``plan`` (the digest of ``fetch_config.json``'s inputs, task size and outputs) is stored in the file's
     metadata: a rerun that finds every task done and this digest in the manifest has nothing to merge."""
     schema = MANIFEST_SCHEMA.with_metadata({PLAN_METADATA_KEY: plan.encode()}) if plan else MANIFEST_SCHEMA
     counts: Counter = Counter()
+    fallbacks = 0
     parts = (pq.read_table(t.part_path).cast(MANIFEST_SCHEMA) for t in tasks)
     invalid = pa.Table.from_pylist([bad_row(b) for b in bad_rows], schema=MANIFEST_SCHEMA)
     with atomic_path(out_dir / "manifest.parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
@@ -183,6 +184,7 @@ def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence
         rows = 0
         for table in itertools.chain(parts, [invalid]):
             counts += _status_counts(table)
+            fallbacks += count_fallbacks(table)
             group.append(table)
             rows += table.num_rows
             if rows >= MERGE_ROW_GROUP:
@@ -196,16 +198,18 @@ def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence
         t.journal_path.unlink(missing_ok=True)
         t.lock_path.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "_work", ignore_errors=True)
-    return _counts(counts)
+    return _counts(counts), fallbacks
 
 
-def _merged_counts(manifest: Path, plan: str) -> dict[str, int] | None:
-    """Clips per status of ``manifest`` when it was merged for ``plan`` (nothing changed since), else None."""
+def _merged_counts(manifest: Path, plan: str) -> tuple[dict[str, int], int] | None:
+    """What :func:`merge_manifest` returned for ``manifest`` when it was merged for ``plan`` (nothing
+    changed since), else None."""
     try:
         meta = pq.read_schema(manifest).metadata or {}
         if meta.get(PLAN_METADATA_KEY) != plan.encode():
             return None
-        return _counts(_status_counts(pq.read_table(manifest, columns=["status"])))
+        table = pq.read_table(manifest, columns=["status", "probe"])
+        return _counts(_status_counts(table)), count_fallbacks(table)
     except (OSError, pa.ArrowException):
         return None
 
@@ -222,6 +226,7 @@ class FetchSummary:
     clips_resumed: int
     counts: dict[str, int]
     seconds: float
+    fallbacks: int = 0  # clips whose media came as a downloaded segment (formats ffmpeg cannot seek directly)
 
     @property
     def rows(self) -> int:
@@ -290,7 +295,7 @@ def run_fetch(
                     on_task(TaskResult(t.index, len(t.clips), {}, already_done=True))
         resumed = 0
         manifest = out / "manifest.parquet"
-        counts = None if pending else _merged_counts(manifest, plan_digest(config))
+        merged = None if pending else _merged_counts(manifest, plan_digest(config))
         if pending:
             manifest.unlink(missing_ok=True)  # stale from now on, until the merge below
             import av  # noqa: F401  (imported once here; forked workers inherit it)
@@ -300,9 +305,8 @@ def run_fetch(
                 resumed += result.resumed
                 if on_task is not None:
                     on_task(result)
-        if counts is None:
-            counts = merge_manifest(out, tasks, bad_rows, plan_digest(config))
+        counts, fallbacks = merged or merge_manifest(out, tasks, bad_rows, plan_digest(config))
     return FetchSummary(
         out_dir=str(out), manifest=str(manifest), clips=len(clips), invalid_rows=len(bad_rows),
         duplicates=duplicates, tasks=len(tasks), tasks_done_before=len(tasks) - len(pending),
-        clips_resumed=resumed, counts=counts, seconds=round(time.monotonic() - started, 3))
+        clips_resumed=resumed, counts=counts, seconds=round(time.monotonic() - started, 3), fallbacks=fallbacks)

@@ -1,17 +1,18 @@
-"""Sources: where a clip's media comes from, each yielding a :class:`Segment` or a classified failure.
+"""Sources: where a clip's media comes from, each resolved to the inputs of the normalising pass
+(:class:`Resolved`) or to a classified failure.
 
 * ``youtube`` (default): ``https://www.youtube.com/watch?v={ytid}`` through yt-dlp's Python API.
 * ``mirror``: ``--url-template 'http://host/{ytid}.mp4'`` through yt-dlp's *generic* extractor: the very
-  code path YouTube takes (options, ``download_ranges``, error wording), minus YouTube's extractor, so the
-  offline tests exercise it. yt-dlp hands the segment to ffmpeg, which seeks with HTTP Range requests:
-  only the bytes around the segment travel, never the whole video.
-* ``local``: ``--video-dir DIR`` holding full videos named ``{ytid}.{ext}``; nothing is copied, the
-  normaliser cuts the segment straight from the file.
+  code path YouTube takes (options, format selection, error wording), minus YouTube's extractor, so the
+  offline tests exercise it.
+* ``local``: ``--video-dir DIR`` holding full videos named ``{ytid}.{ext}``; the pass reads the file.
 
-Downloaded segments are stream copies (``-c copy`` with an edit list, decoded frame-accurately later), so
-media is re-encoded exactly once, by the normaliser. ffmpeg inside yt-dlp writes its log to an
-``FFREPORT`` file, which keeps its real message (yt-dlp alone only says "ffmpeg exited with code 1") and
-reveals truncated bodies that ffmpeg otherwise accepts with exit code 0.
+For ``youtube`` and ``mirror`` yt-dlp only *resolves* the media: the chosen format(s), their URLs, HTTP
+headers, cookies and proxy. One ffmpeg (``normalize``) then reads the video and audio URLs itself, seeking
+with HTTP Range requests, and writes the normalised files: no segment on disk, no second ffmpeg. Formats
+ffmpeg cannot seek in directly (HLS, segmented DASH, anything but plain http(s)) take the fallback: yt-dlp
+downloads the segment with ``download_ranges`` (a stream copy, its ffmpeg's log kept in an ``FFREPORT``
+file), and the pass reads that file.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
@@ -31,6 +32,7 @@ from typing import Protocol, TypeVar
 from valor_data.clip import YTID_RE, ClipRef, Status
 from valor_data.fetch.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
 from valor_data.fetch.jsruntime import ytdlp_js_runtimes
+from valor_data.fetch.normalize import PassInput, local_input
 
 SOURCES = ("youtube", "mirror", "local")
 # Best video up to 360p (enough for a 224 short side) plus the best audio; else the best single file up to
@@ -88,16 +90,35 @@ def check_url_template(template: str) -> None:
 
 
 @dataclass
-class Segment:
-    """A clip's media on disk: ``path`` holds the clip from ``start`` for ``duration`` seconds."""
+class Resolved:
+    """Where a clip's media is and how the normalising pass reads it: the inputs (a local file, one URL, or
+    a video URL and an audio URL for split DASH), and where the segment lies in them (player time)."""
 
-    path: Path
+    inputs: list[PassInput]
     start: float
     duration: float
-    downloaded_bytes: int = 0
-    whole_video: bool = False  # True when path is the full source video (local source)
-    source_duration: float | None = None
+    way: str  # "local", "one_pass" (ffmpeg reads the URLs) or "segment_download" (the fallback)
+    source_duration: float | None = None  # what the site says, when it does
+    size: int | None = None  # bytes of the whole source(s), when known
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def audio_input(self) -> int:
+        return len(self.inputs) - 1  # split DASH: video first, audio second
+
+    def probe_options(self, i: int, socket_timeout: float) -> dict[str, str]:
+        """ffmpeg protocol options to open input ``i`` the way the pass will (headers, cookies, proxy)."""
+        inp = self.inputs[i]
+        if not inp.is_url:
+            return {}
+        options = {"rw_timeout": str(int(socket_timeout * 1_000_000))}
+        if inp.headers:
+            options["headers"] = "".join(f"{k}: {v}\r\n" for k, v in inp.headers)
+        if inp.cookies:
+            options["cookies"] = inp.cookies
+        if inp.proxy:
+            options["http_proxy"] = inp.proxy
+        return options
 
 
 class Source(Protocol):
@@ -110,8 +131,9 @@ class Source(Protocol):
         """Expensive one-off set-up, run in the parent process before tasks are distributed."""
         ...
 
-    def fetch(self, clip: ClipRef, workdir: Path) -> Segment:
-        """Get the clip's media into (or point at it from) the empty ``workdir``; raise ClipFailure."""
+    def fetch(self, clip: ClipRef, workdir: Path) -> Resolved:
+        """Resolve the clip's media (download it into the empty ``workdir`` only when the pass cannot read
+        it directly); raise ClipFailure."""
         ...
 
 
@@ -138,35 +160,53 @@ class _Collect:
         self.errors.append(msg)
 
 
+# The fallback's segment file keeps the source's timestamps shifted by this much, so that the segment's
+# start is at a known timestamp whatever keyframe before it the stream copy began with (container muxers
+# would otherwise shift a copy that starts before 0 by an unknown amount).
+SEGMENT_TS_OFFSET = 60.0
+
+
 def ytdlp_params(opts: DownloadOptions, clip: ClipRef, workdir: Path) -> dict:
-    """The yt-dlp parameter dict for downloading only ``clip``'s segment into ``workdir``."""
+    """The yt-dlp parameter dict for the fallback: download only ``clip``'s segment into ``workdir``
+    (its stream copy keeps timestamps, shifted by :data:`SEGMENT_TS_OFFSET`)."""
     from yt_dlp.utils import download_range_func
 
+    params = resolve_params(opts)
     ffmpeg_in = ["-rw_timeout", str(int(opts.socket_timeout * 1_000_000))]  # ffmpeg's socket timeout (us)
-    ffmpeg_out = ["-fs", str(opts.max_filesize)] if opts.max_filesize else []
-    params: dict = {
-        "format": opts.format,
+    ffmpeg_out = ["-output_ts_offset", f"{SEGMENT_TS_OFFSET:g}"]
+    if opts.max_filesize:
+        ffmpeg_out += ["-fs", str(opts.max_filesize)]
+    params.update({
         # The folder is literal text in a template: escape '%'.
         "outtmpl": {"default": str(Path(workdir).resolve()).replace("%", "%%") + "/segment.%(ext)s"},
         "download_ranges": download_range_func(None, [(clip.start, clip.end)]),
-        "force_keyframes_at_cuts": False,  # stream copy; the normaliser re-encodes once
+        "force_keyframes_at_cuts": False,  # stream copy; the pass re-encodes once
         "merge_output_format": "mkv",  # holds any codec pair yt-dlp may pick
         "overwrites": True,
         "continuedl": False,
+        "fixup": "never",
+        "external_downloader_args": {"ffmpeg_i": ffmpeg_in, "ffmpeg_o": ffmpeg_out},
+    })
+    if opts.max_filesize:
+        params["max_filesize"] = opts.max_filesize
+    params.update(dict(opts.ytdlp_params))
+    return params
+
+
+def resolve_params(opts: DownloadOptions) -> dict:
+    """The yt-dlp parameter dict for resolving a clip's media (no download)."""
+    params: dict = {
+        "format": opts.format,
         "noplaylist": True,
         "cachedir": False,
         "quiet": True,
         "noprogress": True,
         "no_color": True,
-        "fixup": "never",
         "socket_timeout": opts.socket_timeout,
         "retries": 0,  # retries are ours: exponential back-off, transient reasons only
         "fragment_retries": 0,
-        "external_downloader_args": {"ffmpeg_i": ffmpeg_in, **({"ffmpeg_o": ffmpeg_out} if ffmpeg_out else {})},
         "js_runtimes": ytdlp_js_runtimes(),  # YouTube's challenges need one (fetch/jsruntime.py)
     }
-    if opts.max_filesize:
-        params["max_filesize"] = opts.max_filesize
     if opts.cookies:
         params["cookiefile"] = opts.cookies
     if opts.proxy:
@@ -177,20 +217,6 @@ def ytdlp_params(opts: DownloadOptions, clip: ClipRef, workdir: Path) -> dict:
         params["sleep_interval_requests"] = opts.sleep_requests
     params.update(dict(opts.ytdlp_params))
     return params
-
-
-def _duration_filter(max_duration: float | None, rejected: list[str]) -> Callable:
-    """A yt-dlp ``match_filter`` that refuses videos longer than ``max_duration`` (unknown lengths pass)."""
-
-    def match(info: dict, *, incomplete: bool | set = False) -> str | None:
-        duration = info.get("duration")
-        if max_duration is not None and duration is not None and duration > max_duration:
-            msg = f"the video lasts {duration:g} s > --max-duration {max_duration:g} s"
-            rejected.append(msg)
-            return msg
-        return None
-
-    return match
 
 
 def _escape_report_path(path: Path) -> str:
@@ -246,6 +272,28 @@ def _read_report(path: Path) -> str:
 
 
 _YDL_CACHE: dict[str, object] = {}
+DIRECT_PROTOCOLS = ("http", "https")  # what ffmpeg seeks in with Range requests
+
+
+def cookie_text(cookies: Iterable) -> str | None:
+    """ffmpeg's ``-cookies`` text for ``http.cookiejar`` cookies: one Set-Cookie-like line each."""
+    lines = [f"{c.name}={c.value}; path={c.path}; domain={c.domain};\r\n" for c in cookies]
+    return "".join(lines) or None
+
+
+def _youtube_dl_class() -> type:
+    """yt-dlp's ``YoutubeDL``, minus the format tables it renders at every processing step for ``--print``
+    even when nothing is to be printed (10-20 ms of CPU per clip, a few percent of a clip's whole cost)."""
+    import yt_dlp
+
+    class YoutubeDL(yt_dlp.YoutubeDL):
+        def _forceprint(self, key, info_dict):
+            if key != "video" and not (self.params.get("forceprint", {}).get(key)
+                                       or self.params.get("print_to_file", {}).get(key)):
+                return None  # run_all_pps ignores the result; only the 'video' key's is used
+            return super()._forceprint(key, info_dict)
+
+    return YoutubeDL
 
 
 class YtDlpSource:
@@ -267,57 +315,74 @@ class YtDlpSource:
         return clip.youtube_url
 
     def prepare(self) -> None:
-        """Warm yt-dlp up in the parent before workers fork: import it and the extractor, detect ffmpeg.
-        Otherwise every worker pays about a second for it on its first clip."""
-        from yt_dlp.downloader.external import FFmpegFD
-        from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
+        """Warm yt-dlp up in the parent before workers fork: import it and the extractor. Otherwise every
+        worker pays about a second for it on its first clip. (yt-dlp's own ffmpeg detection, two
+        ``ffmpeg -version`` runs, waits for the first fallback clip: most runs have none.)"""
+        import yt_dlp.downloader.external  # noqa: F401 - imported here so that forked workers inherit it
 
-        clip = ClipRef("AAAAAAAAAAA", 0, 1000)
-        ydl = self._ydl(ytdlp_params(self.opts, clip, Path.cwd()))
+        ydl = self._ydl(resolve_params(self.opts))
         ydl.get_info_extractor(self.ie_key)
-        FFmpegPostProcessor(ydl).available  # noqa: B018 - runs and caches `ffmpeg -version`
-        FFmpegFD.available()
 
     def _ydl(self, params: dict):
         """One YoutubeDL per process and options, reused across clips and tasks: yt-dlp reads ``outtmpl``,
-        ``download_ranges``, ``match_filter`` and ``logger`` from ``params`` when it uses them."""
-        import yt_dlp
-
+        ``download_ranges`` and ``logger`` from ``params`` when it uses them."""
         key = repr(self.opts)
         ydl = _YDL_CACHE.get(key)
         if ydl is None:
-            ydl = _YDL_CACHE[key] = yt_dlp.YoutubeDL(params)
+            ydl = _YDL_CACHE[key] = _youtube_dl_class()(params)
         else:
             ydl.params.update(params)
         return ydl
 
-    def fetch(self, clip: ClipRef, workdir: Path) -> Segment:
+    def _run_ytdlp(self, call: Callable[[], T], report: Path | None = None) -> T:
+        """Run a yt-dlp call; its errors become classified :class:`ClipFailure` with the real message."""
         import yt_dlp
 
-        workdir = Path(workdir)
+        try:
+            return call()
+        except yt_dlp.utils.DownloadError as e:
+            _YDL_CACHE.pop(repr(self.opts), None)  # start the next clip from a clean downloader
+            message = getattr(e, "msg", None) or str(e)
+            ff = _read_report(report) if report else ""
+            if ff and re.search(r"exited with code", message):
+                # yt-dlp only knows ffmpeg failed; ffmpeg's own words say why.
+                raise ClipFailure(classify(ff, default=Status.NETWORK), f"{message}: {ff}") from None
+            raise failure_from_exception(e) from None
+        except Exception:
+            _YDL_CACHE.pop(repr(self.opts), None)
+            raise
+
+    def fetch(self, clip: ClipRef, workdir: Path) -> Resolved:
         logger = _Collect()
-        rejected: list[str] = []
+        ydl = self._ydl({**resolve_params(self.opts), "logger": logger})
+        info = self._run_ytdlp(lambda: ydl.extract_info(self.url_for(clip), download=False, ie_key=self.ie_key))
+        duration = info.get("duration") if isinstance(info, dict) else None
+        if self.opts.max_duration is not None and duration is not None and duration > self.opts.max_duration:
+            raise ClipFailure(Status.TOO_LONG, f"the video lasts {duration:g} s > --max-duration "
+                                               f"{self.opts.max_duration:g} s")
+        formats = info.get("requested_formats") or [info]
+        if all(f.get("protocol") in DIRECT_PROTOCOLS and not f.get("fragments") for f in formats):
+            inputs = [self._pass_input(ydl, f, info) for f in formats]
+            sizes = [f.get("filesize") or f.get("filesize_approx") for f in formats]
+            return Resolved(inputs, clip.start, clip.duration, "one_pass", source_duration=duration,
+                            size=sum(sizes) if all(sizes) else None, notes=logger.warnings[:5])
+        return self._download_segment(clip, Path(workdir), info, logger)
+
+    def _pass_input(self, ydl, fmt: dict, info: dict) -> PassInput:
+        url = fmt["url"]
+        headers = fmt.get("http_headers") or info.get("http_headers") or {}
+        return PassInput(url, headers=tuple(headers.items()),
+                         cookies=cookie_text(ydl.cookiejar.get_cookies_for_url(url)), proxy=self.opts.proxy)
+
+    def _download_segment(self, clip: ClipRef, workdir: Path, info: dict, logger: _Collect) -> Resolved:
+        """The fallback: yt-dlp's ffmpeg copies the segment to ``workdir``; the pass reads that file."""
         params = ytdlp_params(self.opts, clip, workdir)
         params["logger"] = logger
-        params["match_filter"] = _duration_filter(self.opts.max_duration, rejected)
         report = workdir / "ffmpeg-report.log"
+        ydl = self._ydl(params)
         with ffmpeg_report(report):
-            try:
-                info = self._ydl(params).extract_info(self.url_for(clip), download=True, ie_key=self.ie_key)
-            except yt_dlp.utils.DownloadError as e:
-                _YDL_CACHE.pop(repr(self.opts), None)  # start the next clip from a clean downloader
-                message = getattr(e, "msg", None) or str(e)
-                ff = _read_report(report)
-                if ff and re.search(r"exited with code", message):
-                    # yt-dlp only knows ffmpeg failed; ffmpeg's own words say why.
-                    raise ClipFailure(classify(ff, default=Status.NETWORK), f"{message}: {ff}") from None
-                raise failure_from_exception(e) from None
-            except Exception:
-                _YDL_CACHE.pop(repr(self.opts), None)
-                raise
-        if rejected:
-            raise ClipFailure(Status.TOO_LONG, rejected[0])
-        path = self._downloaded_file(info, workdir)
+            done = self._run_ytdlp(lambda: ydl.process_ie_result(info, download=True), report)
+        path = self._downloaded_file(done, workdir)
         ff = _read_report(report)
         problem = classify(ff, default=None) if ff else None
         if problem is not None and problem.transient:
@@ -326,9 +391,9 @@ class YtDlpSource:
         size = path.stat().st_size
         if self.opts.max_filesize and size >= self.opts.max_filesize:
             raise ClipFailure(Status.TOO_LARGE, f"segment reached --max-filesize ({self.opts.max_filesize} bytes)")
-        duration = info.get("duration") if isinstance(info, dict) else None
-        return Segment(path, 0.0, clip.duration, downloaded_bytes=size, source_duration=duration,
-                       notes=logger.warnings[:5])
+        seg = PassInput(local_input(path).url, seek_timestamp=True)
+        return Resolved([seg], SEGMENT_TS_OFFSET, clip.duration, "segment_download", size=size,
+                        source_duration=info.get("duration"), notes=logger.warnings[:5])
 
     @staticmethod
     def _downloaded_file(info: dict | None, workdir: Path) -> Path:
@@ -386,7 +451,7 @@ class LocalSource:
     def prepare(self) -> None:
         index_video_dir(self.video_dir)  # list the directory once, before workers fork
 
-    def fetch(self, clip: ClipRef, workdir: Path) -> Segment:
+    def fetch(self, clip: ClipRef, workdir: Path) -> Resolved:
         try:
             path = index_video_dir(self.video_dir).get(clip.ytid)
         except OSError as e:
@@ -396,7 +461,7 @@ class LocalSource:
         size = path.stat().st_size
         if self.opts.max_filesize and size > self.opts.max_filesize:
             raise ClipFailure(Status.TOO_LARGE, f"{path.name} is {size} bytes > --max-filesize {self.opts.max_filesize}")
-        return Segment(path, clip.start, clip.duration, downloaded_bytes=0, whole_video=True)
+        return Resolved([local_input(path)], clip.start, clip.duration, "local", size=size)
 
 
 def make_source(opts: DownloadOptions) -> Source:

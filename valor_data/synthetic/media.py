@@ -101,11 +101,16 @@ def make_clip(
     if kind != "no_audio":
         args += ["-c:a", "aac", "-b:a", "64k"]
     args += ["-t", f"{duration:.3f}", "-movflags", "+faststart", "-f", "mp4", str(path)]
-    try:
-        proc = subprocess.run(args, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise SyntheticError("ffmpeg not found on PATH: install ffmpeg to make synthetic clips") from None
-    if proc.returncode != 0:
-        raise SyntheticError(f"ffmpeg failed to make a {kind!r} clip: {proc.stderr.strip()[-500:]}")
+    run_ffmpeg(args, f"a {kind!r} clip")
     return path
+
+
+def run_ffmpeg(args: list[str], what: str, stdin: bytes | None = None) -> None:
+    """Run an ffmpeg command that makes synthetic media; :class:`SyntheticError` says why it could not."""
+    try:
+        proc = subprocess.run(args, input=stdin, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise SyntheticError("ffmpeg not found on PATH: install ffmpeg to make synthetic media") from None
+    if proc.returncode != 0:
+        raise SyntheticError(f"ffmpeg failed to make {what}: {proc.stderr.decode(errors='replace').strip()[-500:]}")
 

@@ -4,7 +4,8 @@ Python's ``http.server`` ignores ``Range`` headers, and ffmpeg (inside yt-dlp's 
 with them, so this server answers single byte ranges with ``206 Partial Content``. Each file name can be
 given a fault to inject, to test how the fetcher classifies and retries failures without a network:
 
-* ``404``: always Not Found; ``500``: always Internal Server Error;
+* ``404``: always Not Found; ``403``: always Forbidden (an expired or refused media URL); ``500``: always
+  Internal Server Error;
 * ``429``: Too Many Requests for the first ``times`` requests, then normal service;
 * ``truncate``: announces the full length, stops sending at ``fraction`` of the file, closes the connection;
 * ``stall``: accepts the request and says nothing for ``stall_s`` seconds (past the client's socket
@@ -31,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-FAULT_KINDS = ("404", "429", "500", "truncate", "stall")
+FAULT_KINDS = ("403", "404", "429", "500", "truncate", "stall")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
 
@@ -89,6 +90,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(body=True)
 
+    def _end_headers(self) -> None:
+        # Say so when this connection closes after the response (the client asked, or a fault cuts it):
+        # HTTP/1.1 clients that keep connections alive (ffmpeg 7) would otherwise send their next request
+        # down a closed socket.
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
     def _record(self, name: str, status: int, sent: int) -> None:
         with self.state.lock:
             self.state.log.append(RequestLog(name, self.command, self.headers.get("Range"), status, sent))
@@ -100,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
-        self.end_headers()
+        self._end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
         self._record(name, status, 0)
@@ -123,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(name, 404)
             return
         fault = self._fault_for(name)
-        if fault is not None and fault.kind in ("404", "500"):
+        if fault is not None and fault.kind in ("403", "404", "500"):
             self._error(name, int(fault.kind))
             return
         if fault is not None and fault.kind == "429":
@@ -157,7 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(length))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.end_headers()
+        if fault is not None and fault.kind == "truncate":
+            self.close_connection = True
+        self._end_headers()
         if not body:
             self._record(name, status, 0)
             return
