@@ -142,3 +142,21 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
             assert (task.out / r[col]).stat().st_size == r[size_col] > 1000
     assert not task.journal_path.exists() and not task.work_dir.exists()
     assert run_task(task).already_done  # idempotent
+
+
+def test_temporaries_of_writers_killed_mid_write_are_removed(tmp_path, source_dir):
+    """A part manifest or config cut short by SIGKILL is left under its writer's pid-named temporary: the
+    rerun's own writes never overwrite it, so the finished run deletes it."""
+    from valor_data.fetch import run_fetch
+
+    out = tmp_path / "out"
+    (out / "_tasks").mkdir(parents=True)
+    stale = [out / "_tasks" / "00000.parquet.deadhost-4242.tmp", out / "fetch_config.json.deadhost-4242.tmp",
+             out / "manifest.parquet.deadhost-4243.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    opts = FetchOptions(download=DownloadOptions(source="local", video_dir=str(source_dir)))
+    clips = [ClipRef.from_clip_id("-okAAAAAAA1_0.500_3.500")]
+    summary = run_fetch(clips, [], out, opts)
+    assert summary.counts == {"ok": 1}
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]

@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from valor_data.atomic import LockBusy, atomic_path, atomic_write_bytes, exclusive_lock
+from valor_data.atomic import TMP_SUFFIX, LockBusy, atomic_path, atomic_write_bytes, exclusive_lock
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
 from valor_data.engines.distributor import Distributor, get_distributor
 from valor_data.engines.storage import require_local
@@ -214,6 +214,16 @@ def _merged_counts(manifest: Path, plan: str) -> tuple[dict[str, int], int] | No
         return None
 
 
+def _remove_temporaries(out: Path) -> None:
+    """Delete the temporary files of writers killed mid-write (a part manifest, the config, the manifest):
+    their names carry the dead writer's pid, so no rerun overwrites them. Called with OUT's lock held and
+    every task done, when nothing can be writing them."""
+    for folder in (out, out / "_tasks"):
+        for entry in os.scandir(folder):
+            if entry.name.endswith(TMP_SUFFIX):
+                Path(entry.path).unlink(missing_ok=True)
+
+
 @dataclass
 class FetchSummary:
     out_dir: str
@@ -306,6 +316,7 @@ def run_fetch(
                 if on_task is not None:
                     on_task(result)
         counts, fallbacks = merged or merge_manifest(out, tasks, bad_rows, plan_digest(config))
+        _remove_temporaries(out)
     return FetchSummary(
         out_dir=str(out), manifest=str(manifest), clips=len(clips), invalid_rows=len(bad_rows),
         duplicates=duplicates, tasks=len(tasks), tasks_done_before=len(tasks) - len(pending),
