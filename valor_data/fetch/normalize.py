@@ -144,7 +144,9 @@ class PassResult:
 
 
 def _input_args(inp: PassInput, start: float, duration: float, socket_timeout: float | None) -> list[str]:
-    args = []
+    # One decoder thread: clips already run in parallel (a worker per core), where frame threads only add
+    # contention (2 workers on 2 cores: 8-12 % less wall time in benchmarks/pipeline_throughput.py's setup).
+    args = ["-threads", "1"]
     if inp.is_url:
         if socket_timeout:
             args += ["-rw_timeout", str(int(socket_timeout * 1_000_000))]  # ffmpeg's socket timeout (us)

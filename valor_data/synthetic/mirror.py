@@ -25,6 +25,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -192,6 +193,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(name, status, sent)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up mid-request is what video hosts see all day (ffmpeg closes a connection
+        when it seeks or has read enough): not worth a traceback on stderr. Anything else still gets one."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class Mirror:
     """Serve ``root`` on 127.0.0.1 at a free port, in a background thread, with per-file faults."""
 
@@ -209,8 +221,7 @@ class Mirror:
         for name, fault in (faults or {}).items():
             self.set_fault(name, fault)
         handler = type("MirrorHandler", (_Handler,), {"state": self._state})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
