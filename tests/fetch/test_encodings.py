@@ -191,6 +191,32 @@ def test_local_probe_facts_describe_source_and_output(local_run):
     assert (opus["output"]["samples"], opus["output"]["sample_rate"], opus["output"]["channels"]) == (48000, 16000, 1)
 
 
+def _lost_facts(written: dict, read: dict, at: str = "probe") -> list[str]:
+    """The facts of ``written`` that ``read`` lacks or changed (floats up to float32-free rounding)."""
+    lost = []
+    for k, v in written.items():
+        got = read.get(k)
+        if isinstance(v, dict):
+            lost += _lost_facts(v, got or {}, f"{at}.{k}")
+        elif got != (pytest.approx(v) if isinstance(v, float) else v):
+            lost.append(f"{at}.{k}: {v!r} read as {got!r}")
+    return lost
+
+
+def test_hugging_face_datasets_keeps_every_probe_fact(local_run, tmp_path):
+    """`datasets` drops the struct fields its features do not name: the shipped spec names every fact fetch
+    writes (the rotated, MPEG-TS and SAR sources carry the rarer ones: preroll, frame durations)."""
+    from valor_data.shards.hf import load_hf
+
+    out, rows, _ = local_run
+    assert CliRunner().invoke(main, ["shard", str(out), "--out", str(tmp_path / "shards")]).exit_code == 0
+    ds = load_hf(tmp_path / "shards", cache_dir=str(tmp_path / "hf"))
+    written = {r["key"]: json.loads(r["probe"]) for r in rows.values() if r["status"] == "ok"}
+    assert ds.num_rows == len(written) == 2 * len(LOCAL_FAST)
+    for sample in ds:
+        assert _lost_facts(written[sample["__key__"]], sample["json"]["probe"]) == [], sample["__key__"]
+
+
 # ----------------------------------------------------------------------------------------------------
 # --source mirror: yt-dlp resolves, one ffmpeg reads the URLs (split DASH: two inputs); HLS falls back
 # ----------------------------------------------------------------------------------------------------

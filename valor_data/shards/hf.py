@@ -3,45 +3,52 @@
 ``datasets`` would decode ``.mp4``/``.flac`` members through torchcodec, which does not load against
 every torch build (it fails with torch 2.13 here). With :data:`FEATURES` the media stay raw bytes
 (``Value("binary")``) and decode however the user likes (PyAV, soundfile, torchcodec where it works);
-the ``.json`` member becomes a typed struct and ``.txt`` a string. Probe facts that a newer fetch adds
-but this spec does not name are dropped by ``datasets``; named ones that a clip lacks read as None.
+the ``.json`` member becomes a typed struct and ``.txt`` a string. Probe facts that a clip lacks (shards
+of an older fetch) read as None.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from datasets import Features, List, Value
 
-# The probe facts `valor-data fetch` records (valor_data.fetch.probe.ProbeFacts of the downloaded segment, and
-# under "output" those of the normalised files).
+from valor_data.fetch.probe import InputFacts, OutputFacts, ProbeFacts
+
+# The probe facts `valor-data fetch` records, derived from the dataclasses that write them so that a fact
+# added there reaches `datasets` too (it drops the fields a spec does not name).
+_SCALARS = {bool: "bool", int: "int64", float: "float64", str: "string", Fraction: "string"}
+
+
+def _dataclass_features(cls: type) -> dict:
+    """One ``Value`` per field of a probe dataclass (``extra`` is spelled out by the callers)."""
+    hints = typing.get_type_hints(cls)
+    features = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "extra":
+            continue
+        kinds = [t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)]
+        features[f.name] = Value(_SCALARS[kinds[0]])
+    return features
+
+
 PROBE_FEATURES = {
-    "duration": Value("float64"),
-    "source_duration": Value("float64"),
-    "has_video": Value("bool"),
-    "has_audio": Value("bool"),
-    "width": Value("int64"),
-    "height": Value("int64"),
-    "fps": Value("float64"),
-    "vcodec": Value("string"),
-    "acodec": Value("string"),
-    "sample_rate": Value("int64"),
-    "channels": Value("int64"),
-    "rms_db": Value("float64"),
-    "motion": Value("float64"),
-    "luma": Value("float64"),
-    "frames_sampled": Value("int64"),
-    "decode_error": Value("string"),
-    "output": {
-        "width": Value("int64"),
-        "height": Value("int64"),
-        "fps": Value("float64"),
-        "frames": Value("int64"),
-        "duration": Value("float64"),
-        "sample_rate": Value("int64"),
-        "channels": Value("int64"),
-        "audio_duration": Value("float64"),
+    **_dataclass_features(ProbeFacts),  # the segment the filters decide on
+    "path": Value("string"),  # how the segment was fetched (segment_download, full_download, local, ...)
+    "source": _dataclass_features(InputFacts),  # the source's header
+    "output": {  # the normalised files as read back, and the checks they passed
+        **_dataclass_features(OutputFacts),
+        "checked": List(Value("string")),
+        "segment": Value("float64"),
+        "rate": Value("string"),
+        "preroll": Value("float64"),
+        "tolerance": {"video_s": Value("float64"), "audio_s": Value("float64")},
+        "frame_durations": List(Value("int64")),
+        "sha256": {"mp4": Value("string"), "flac": Value("string")},
     },
 }
 
