@@ -26,7 +26,9 @@ from valor_bench.metrics import (
 LEADERBOARD_FORMATS = ("table", "markdown", "html", "json")
 
 
-def _fmt(value: float | None, lower_bound: bool = False) -> str:
+def format_value(value: float | None, lower_bound: bool = False) -> str:
+    """A metric as every report shows it (terminal, markdown, HTML, the hosted board): two decimals, "–"
+    when missing, "≥" when a partial submission only bounds it from below."""
     if value is None:
         return "–"
     text = f"{value:.2f}"
@@ -43,15 +45,15 @@ def print_evaluation(ev: Evaluation, console: Console) -> None:
         table = Table("metric", "score")
         for m in AVC_METRICS:
             if m.name in ev.metrics:
-                table.add_row(f"{m.name} {m.arrow}", _fmt(ev.metrics[m.name]))
+                table.add_row(f"{m.name} {m.arrow}", format_value(ev.metrics[m.name]))
     else:
         dirs = [d for d in DIRECTIONS if ev.metrics.get(d)]
         cols = [f"{d}" for d in dirs] + [f"{d} (DSL)" for d in dirs if ev.metrics_dsl]
         table = Table("metric", *cols)
         for m in AVR_METRICS:
-            cells = [_fmt(ev.metrics[d][m.name], f"{d}.{m.name}" in ev.lower_bounds) for d in dirs]
+            cells = [format_value(ev.metrics[d][m.name], f"{d}.{m.name}" in ev.lower_bounds) for d in dirs]
             if ev.metrics_dsl:
-                cells += [_fmt(ev.metrics_dsl[d][m.name]) for d in dirs]
+                cells += [format_value(ev.metrics_dsl[d][m.name]) for d in dirs]
             table.add_row(f"{m.name} {m.arrow}", *cells)
     console.print(table)
     _print_breakdown(ev, console)
@@ -74,12 +76,13 @@ def _print_breakdown(ev: Evaluation, console: Console) -> None:
         table = Table(label, "n", *[f"{n} {metric_info(ev.task, n).arrow}" for n in names],
                       title=f"by {title} ({unit})")
         for r in rows:
-            table.add_row(escape(r[label]), f"{r['n']:,}", *[_fmt(r.get(n)) for n in names])
+            table.add_row(escape(r[label]), f"{r['n']:,}", *[format_value(r.get(n)) for n in names])
         console.print(table)
 
 
 # ---------------------------------------------------------------------------------------- leaderboard
-def _columns(task: str, rows: list[Entry]) -> list[tuple[str | None, str]]:
+def board_columns(task: str, rows: list[Entry]) -> list[tuple[str | None, str]]:
+    """The (direction, metric) columns of a board: SPICE only where some entry has it (it needs Java)."""
     if task == "avr":
         return [(d, m.name) for d in DIRECTIONS for m in AVR_METRICS]
     cols = [(None, m.name) for m in AVC_METRICS if m.name != "SPICE"]
@@ -93,7 +96,7 @@ def _header(task: str, col: tuple[str | None, str]) -> str:
     return f"{direction + ' ' if direction else ''}{name} {metric_info(task, name).arrow}"
 
 
-def _ranks(task: str, rows: list[Entry]) -> list[str]:
+def competition_ranks(task: str, rows: list[Entry]) -> list[str]:
     """Competition ranks ("1, 2, 2, 4") by the main metric; "–" where it is missing."""
     direction, name = MAIN_METRIC[task]
     out, prev, rank = [], object(), 0
@@ -113,13 +116,13 @@ def _coverage_cell(e: Entry) -> str:
 
 
 def _table_rows(task: str, rows: list[Entry]) -> tuple[list[str], list[list[str]]]:
-    cols = _columns(task, rows)
+    cols = board_columns(task, rows)
     header = ["rank", "name", "modality", "external data", "coverage", *[_header(task, c) for c in cols], "source",
               "date"]
     body = []
-    for rank, e in zip(_ranks(task, rows), rows, strict=True):
+    for rank, e in zip(competition_ranks(task, rows), rows, strict=True):
         lower = set(e.scores.get("lower_bounds") or [])
-        cells = [_fmt(e.value(d, n), f"{d}.{n}" in lower) for d, n in cols]
+        cells = [format_value(e.value(d, n), f"{d}.{n}" in lower) for d, n in cols]
         body.append([rank, e.name, e.modality or "?", e.external_data or "–", _coverage_cell(e), *cells, e.source,
                      e.created_at[:10]])
     return header, body
@@ -142,10 +145,10 @@ def _entry_json(e: Entry, rank: str, board: int) -> dict:
 
 
 def _leaderboard_json(task: str, split: str | None, rows: list[Entry], boards: list[Board], view: str) -> str:
-    cols = _columns(task, rows)
+    cols = board_columns(task, rows)
     out_boards, flat = [], []
     for i, board in enumerate(boards):
-        shown = [_entry_json(e, r, i) for r, e in zip(_ranks(task, board.entries), board.entries, strict=True)]
+        shown = [_entry_json(e, r, i) for r, e in zip(competition_ranks(task, board.entries), board.entries, strict=True)]
         flat += shown
         out_boards.append({"title": board.title(), "ground_truth": {"split": board.split, "sha256": board.gt_sha256},
                            "view": board.view, "coverage": board.coverage.as_json() if board.coverage else None,

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, select
 from valor_bench import __version__
 from valor_bench.leaderboard import Entry
 from valor_bench.metrics import MAIN_METRIC, main_metric_label, metric_info
-from valor_bench.report import _columns, _fmt, _ranks
+from valor_bench.report import board_columns, competition_ranks, format_value
 from valor_bench.server.config import Phase
 from valor_bench.server.limits import iso
 from valor_bench.server.schema import choices, submissions, teams
@@ -68,7 +68,7 @@ class Board:
 
     def cells(self, row: BoardRow) -> list[str]:
         lower = set(row.entry.scores.get("lower_bounds") or [])
-        return [_fmt(row.entry.value(d, n), f"{d}.{n}" in lower) for d, n in self.columns]
+        return [format_value(row.entry.value(d, n), f"{d}.{n}" in lower) for d, n in self.columns]
 
     def as_json(self) -> dict:
         key = lambda d, n: f"{d}.{n}" if d else n  # noqa: E731
@@ -160,6 +160,6 @@ def build_board(conn: Connection, phase: Phase, task: str) -> Board:
         groups.append(BoardGroup(f"partial coverage {share}, clips digest {digest[:12]}", digest, True,
                                  _sorted(task, members)))
     for g in groups:
-        for rank, r in zip(_ranks(task, [r.entry for r in g.rows]), g.rows, strict=True):
+        for rank, r in zip(competition_ranks(task, [r.entry for r in g.rows]), g.rows, strict=True):
             r.rank = rank
-    return Board(phase, task, _columns(task, [r.entry for g in groups for r in g.rows]), groups)
+    return Board(phase, task, board_columns(task, [r.entry for g in groups for r in g.rows]), groups)
