@@ -148,7 +148,8 @@ def _leaderboard_json(task: str, split: str | None, rows: list[Entry], boards: l
     cols = board_columns(task, rows)
     out_boards, flat = [], []
     for i, board in enumerate(boards):
-        shown = [_entry_json(e, r, i) for r, e in zip(competition_ranks(task, board.entries), board.entries, strict=True)]
+        ranks = competition_ranks(task, board.entries)
+        shown = [_entry_json(e, r, i) for r, e in zip(ranks, board.entries, strict=True)]
         flat += shown
         out_boards.append({"title": board.title(), "ground_truth": {"split": board.split, "sha256": board.gt_sha256},
                            "view": board.view, "coverage": board.coverage.as_json() if board.coverage else None,

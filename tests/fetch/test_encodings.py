@@ -205,7 +205,7 @@ def _lost_facts(written: dict, read: dict, at: str = "probe") -> list[str]:
 
 def test_hugging_face_datasets_keeps_every_probe_fact(local_run, tmp_path):
     """`datasets` drops the struct fields its features do not name: the shipped spec names every fact fetch
-    writes (the rotated, MPEG-TS and SAR sources carry the rarer ones: preroll, frame durations)."""
+    wrote for these sources (MPEG-TS adds the preroll, rotated and SAR sources their own source facts)."""
     from valor_data.shards.hf import load_hf
 
     out, rows, _ = local_run

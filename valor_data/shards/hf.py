@@ -38,7 +38,7 @@ def _dataclass_features(cls: type) -> dict:
 
 PROBE_FEATURES = {
     **_dataclass_features(ProbeFacts),  # the segment the filters decide on
-    "path": Value("string"),  # how the segment was fetched (segment_download, full_download, local, ...)
+    "path": Value("string"),  # how the media were read: local, one_pass or segment_download (fallback)
     "source": _dataclass_features(InputFacts),  # the source's header
     "output": {  # the normalised files as read back, and the checks they passed
         **_dataclass_features(OutputFacts),
