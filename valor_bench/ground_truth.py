@@ -16,7 +16,6 @@ accepted as well and means ``{video_id}#0``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from valor_bench.coverage import Availability, AvailabilityError, Coverage, read_availability, restrict
 from valor_data.clip import ClipRef, InvalidClip
+from valor_data.digest import sha256_file
 from valor_data.inputs import read_audioset_csv
 from valor_data.resources import audioset_segments_paths, valor32k_annotation_path
 
@@ -43,14 +43,6 @@ def line_break_in(text: str) -> str | None:
         if ch in text:
             return name
     return None
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

@@ -8,7 +8,6 @@ from ``clip.Status`` and the real message.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from valor_data.clip import MANIFEST_SCHEMA, OK, ClipRef, Status
+from valor_data.digest import sha256_file
 from valor_data.fetch.failures import ClipFailure, classify
 from valor_data.fetch.filters import ClipFilter, Decodable, HasAudio, HasVideo, apply_filters
 from valor_data.fetch.normalize import (
@@ -178,11 +178,6 @@ def output_spec(cut: Cut, facts: InputFacts, opts: NormalizeOptions) -> OutputSp
     return OutputSpec(cut.duration, opts.short_side, cut.rate, opts.sample_rate, opts.channels, size)
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 _ADDRESS_RE = re.compile(r" @ 0x[0-9a-f]+")
 
 
@@ -239,7 +234,7 @@ def _run_pass(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipFil
             why = f" (the source ends {end:.3f} s into the segment)" if end is not None and end < cut.duration else ""
             raise ClipFailure(Status.TRUNCATED, "; ".join(short) + why)
         raise ClipFailure(Status.FFMPEG_ERROR, "output check failed: " + "; ".join(p.message for p in problems))
-    out.extra["sha256"] = {"mp4": _sha256(tmp_video), "flac": _sha256(tmp_audio)}
+    out.extra["sha256"] = {"mp4": sha256_file(tmp_video), "flac": sha256_file(tmp_audio)}
     info["output"] = out.to_dict()
     row["probe"] = json.dumps({**probe.to_dict(), **info}, sort_keys=True)
     video_rel, audio_rel = task.media_paths(clip)

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from valor_data.atomic import TMP_SUFFIX
 from valor_data.clip import OK
+from valor_data.digest import sha256_file
 from valor_data.engines.distributor import Distributor
 from valor_data.shards.write import (
     CONFIG_NAME,
@@ -76,7 +77,7 @@ def _check_shard(check: ShardCheck, name: str, result: dict) -> None:
     size = path.stat().st_size
     if check.expected_bytes is not None and size != check.expected_bytes:
         problems.append(f"{name}: {size} bytes but stats.json records {check.expected_bytes} (truncated or overwritten)")
-    elif check.expected_sha256 is not None and _sha256_file(path) != check.expected_sha256:
+    elif check.expected_sha256 is not None and sha256_file(path) != check.expected_sha256:
         problems.append(f"{name}: sha256 differs from the one stats.json records (bytes changed)")
 
     state = {"decode_tried": False, "seen": set()}
@@ -120,14 +121,6 @@ def _check_shard(check: ShardCheck, name: str, result: dict) -> None:
         trailer = f.read(2 * _BLOCK)
         if len(trailer) < 2 * _BLOCK or any(trailer):
             problems.append(f"{name}: no end-of-archive marker after the last member (truncated)")
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_sample(name: str, key: str, members: dict[str, bytes], result: dict, state: dict) -> None:

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from valor_data.atomic import TMP_SUFFIX, LockBusy, exclusive_lock
 from valor_data.clip import MANIFEST_SCHEMA, OK, Status
+from valor_data.digest import sha256_file
 from valor_data.engines.distributor import Distributor
 from valor_data.engines.storage import Store, resolve
 
@@ -438,11 +439,7 @@ def tar_members(path: str | Path) -> tuple[list[list], str]:
     with tarfile.open(path, "r:") as tar:
         for info in tar:
             members.append([info.name, info.offset, info.offset_data, info.size])
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return members, digest.hexdigest()
+    return members, sha256_file(path)
 
 
 def read_done_marker(task: ShardTask) -> dict | None:
