@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from valor_bench.server.config import Challenge, hash_secret
 from valor_bench.server.db import Database
 from valor_bench.server.schema import teams
-from valor_bench.server.security import HOST_PREFIX, TEAM_PREFIX, new_token, same_secret
+from valor_bench.server.security import TEAM_PREFIX, new_token, same_secret
 
 T = teams.c
 MAX_NAME = 80
@@ -117,7 +117,3 @@ def identify(conn: Connection, challenge: Challenge, token: str | None = None,
     if row is None or row.status == "disabled":
         return ANONYMOUS
     return Identity("team", row, token_hash)
-
-
-def looks_like_token(token: str) -> bool:
-    return token.startswith((TEAM_PREFIX, HOST_PREFIX))
