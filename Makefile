@@ -63,6 +63,7 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check valor_data valor_bench valor_model tests benchmarks
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf demo_out bench_out .pytest_cache build *.egg-info

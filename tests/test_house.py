@@ -1,0 +1,68 @@
+"""The house rules that keep the code easy to change, checked on every run: the import contracts in
+pyproject.toml (layers, no cycles), no imports hidden inside functions except optional extras that say why,
+and no dead code (vulture at 60 % confidence, with the reasoned whitelist)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("valor_data", "valor_bench", "valor_model")
+# What `pip install valor` always brings (pyproject's [project] dependencies): never an optional extra.
+CORE = {"click", "rich", "tqdm", "numpy", "pandas", "pyarrow", *PACKAGES}
+BIN = Path(sys.executable).parent
+
+
+def _sources() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def _function_imports(path: Path) -> list[tuple[int, str, str]]:
+    """(line, top-level module, source line) of every import inside a function body."""
+    text = path.read_text()
+    lines = text.splitlines()
+    found = []
+    for fn in ast.walk(ast.parse(text)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Import):
+                tops = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                tops = [(node.module or "").split(".")[0] if node.level == 0 else PACKAGES[0]]
+            else:
+                continue
+            found += [(node.lineno, top, lines[node.lineno - 1]) for top in tops]
+    return sorted(set(found))
+
+
+def test_import_contracts_hold():
+    """lint-imports: valor_data never imports valor_bench/valor_model, stages never import commands, no cycles."""
+    run = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_imports_inside_functions_are_optional_extras_with_a_reason():
+    stdlib = set(sys.stdlib_module_names)
+    bad = []
+    for path in _sources():
+        for lineno, top, line in _function_imports(path):
+            where = f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}"
+            if top in CORE or top in stdlib:
+                bad.append(f"{where}  (not an optional extra: import it at the top)")
+            elif "#" not in line:
+                bad.append(f"{where}  (optional extra without a comment saying why it is imported here)")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_dead_code():
+    whitelist = ROOT / "vulture_whitelist.py"
+    args = [str(BIN / "vulture"), *PACKAGES, "--min-confidence", "60"]
+    if whitelist.exists():
+        args.append(str(whitelist))
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
