@@ -14,7 +14,7 @@ from valor_bench.cli import main
 from valor_bench.coverage import availability_digest, read_availability
 from valor_bench.ground_truth import load_ground_truth
 from valor_data.clip import MANIFEST_SCHEMA, ClipRef
-from valor_data.shards.write import INDEX_SCHEMA
+from valor_data.shards.layout import INDEX_SCHEMA
 
 TEST_IDS = [line.strip() for line in open(load_ground_truth("test").path.with_name("test_ids.txt")) if line.strip()]
 VAL_IDS = [line.strip() for line in open(load_ground_truth("test").path.with_name("val_ids.txt")) if line.strip()]

@@ -65,7 +65,9 @@ def shard(
     Killed runs resume: run the same command again.
     """
     from valor_data.engines.storage import StorageError
-    from valor_data.shards.write import DEFAULT_SHARD_SIZE, ShardError, ShardOptions, run_shard
+    from valor_data.shards.layout import ShardError
+    from valor_data.shards.plan import DEFAULT_SHARD_SIZE, ShardOptions
+    from valor_data.shards.run import run_shard
 
     if shard_size is not None and shard_bytes is not None:
         raise click.UsageError("give either --shard-size or --shard-bytes, not both")
