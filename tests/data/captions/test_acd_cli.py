@@ -69,7 +69,7 @@ def test_acd_presets_change_the_count(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["acd", "missing.txt"], "missing.txt: no such file"),
+        (["acd", "missing.txt"], "'missing.txt' does not exist"),
         (["acd"], "give at least one caption file"),
         (["acd", "--preset", "nope", "x.txt"], "Invalid value for '--preset'"),
     ],

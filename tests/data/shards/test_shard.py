@@ -187,7 +187,7 @@ def test_missing_media_is_recorded_not_fatal(fetch_dir, tmp_path):
     [
         (lambda d: (d / "manifest.parquet").unlink(), [], "no manifest.parquet here"),
         (lambda d: (d / "manifest.parquet").write_text("nope"), [], "cannot read it as parquet"),
-        (lambda d: None, ["--shard-size", "0"], "--shard-size must be >= 1"),
+        (lambda d: None, ["--shard-size", "0"], "'--shard-size': 0 is not in the range x>=1"),
         (lambda d: None, ["--shard-size", "2", "--shard-bytes", "9"], "not both"),
         (lambda d: None, ["--prefix", "a.b"], "--prefix 'a.b'"),
     ],

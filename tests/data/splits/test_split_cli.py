@@ -95,7 +95,7 @@ def test_split_with_manifest_captions_and_fractions(tmp_path):
     ("args", "message"),
     [
         (["split", "--out", "x"], "give the AudioSet segment CSV(s)"),
-        (["split", "nothere.csv", "--out", "x"], "nothere.csv: no such file"),
+        (["split", "nothere.csv", "--out", "x"], "'nothere.csv' does not exist"),
         (["split", "{seg}", "--out", "{tmp}", "--sizes", "1,2"], "expected 3 numbers"),
         (["split", "{seg}", "--out", "{tmp}", "--sizes", "99999,1,1"], "only 20371 candidates"),
         (["split", "{seg}", "--out", "{tmp}", "--manifest", "{seg}"], "not a fetch manifest"),
