@@ -13,6 +13,8 @@ from valor_bench.coverage import AvailabilityError, read_availability, write_ava
 from valor_bench.ground_truth import sha256_file
 from valor_data.commands.options import json_option
 
+__all__ = ["availability"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @click.option("--from-manifest", "source", required=True,

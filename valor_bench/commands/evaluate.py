@@ -22,6 +22,8 @@ from valor_bench.report import print_evaluation
 from valor_bench.validate import validate_submission
 from valor_data.commands.options import json_option, progress_option
 
+__all__ = ["evaluate"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 def _dsl_scale(task: str, dsl: bool, scale: float) -> float | None:
     if dsl and task != "avr":

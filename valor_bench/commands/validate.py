@@ -18,6 +18,8 @@ from valor_bench.commands.common import (
 from valor_bench.validate import validate_submission
 from valor_data.commands.options import json_option
 
+__all__ = ["validate"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @SUBMISSION

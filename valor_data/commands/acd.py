@@ -17,6 +17,8 @@ from valor_data.captions.readers import CaptionReadError, read_captions
 from valor_data.commands.options import json_option, progress_option
 from valor_data.progress import progress_bar
 
+__all__ = ["acd"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 def _presets_help() -> str:
     return "\n".join(f"{name}: {p.doc}" for name, p in PRESETS.items())

@@ -9,6 +9,8 @@ import click
 from valor_data.commands.options import workers_option
 from valor_data.synthetic.demo import Demo, DemoError, DemoOptions
 
+__all__ = ["demo"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),

@@ -9,9 +9,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from valor_data.commands.options import ByteSize, distributor_option, json_option
+from valor_data.commands.options import byte_size, distributor_option, json_option
 from valor_data.doctor import DoctorOptions, missing, run_checks
 from valor_data.fetch.sources import SOURCES
+
+__all__ = ["doctor"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -24,7 +26,7 @@ from valor_data.fetch.sources import SOURCES
 @click.option("--video-dir", type=click.Path(file_okay=False), default=None,
               help="--source local: the directory of {ytid}.<ext> videos.")
 @distributor_option("The distributor fetch will use: spark makes Java and pyspark required.")
-@click.option("--min-free", type=ByteSize(), default="1G", show_default=True,
+@click.option("--min-free", metavar="SIZE", callback=byte_size, default="1G", show_default=True,
               help="Least free space in --out.")
 @click.option("--max-ytdlp-age", type=click.IntRange(min=0), default=90, show_default=True,
               help="Days after which yt-dlp counts as too old for YouTube.")

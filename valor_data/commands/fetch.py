@@ -13,7 +13,7 @@ from click.core import ParameterSource
 from valor_data.clip import OK
 from valor_data.commands.common import running_distributor, warn_bad_rows
 from valor_data.commands.options import (
-    ByteSize,
+    byte_size,
     distributor_option,
     json_option,
     progress_option,
@@ -30,6 +30,8 @@ from valor_data.fetch.run import FetchBusyError, run_fetch
 from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES
 from valor_data.inputs import FORMATS, read_inputs
 from valor_data.progress import progress_bar
+
+__all__ = ["fetch"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 def _filters(value: str) -> tuple[str, ...]:
@@ -83,7 +85,7 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--cookies", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Netscape cookies file for yt-dlp (sign-in, age checks).")
 @click.option("--proxy", default=None, help="Proxy URL for yt-dlp and its ffmpeg.")
-@click.option("--rate-limit", type=ByteSize(), default=None, help="yt-dlp download rate limit in bytes/s (e.g. 2M).")
+@click.option("--rate-limit", metavar="SIZE", callback=byte_size, default=None, help="yt-dlp download rate limit in bytes/s (e.g. 2M).")
 @click.option("--sleep-requests", type=click.FloatRange(min=0), default=None,
               help="Seconds yt-dlp sleeps between requests.")
 @click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
@@ -92,7 +94,7 @@ def _print_summary(summary, as_json: bool) -> None:
               help="First back-off in seconds, doubled at each retry (with 20 percent jitter).")
 @click.option("--socket-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds without data before a connection counts as timed out.")
-@click.option("--max-filesize", type=ByteSize(), default=None, help="Largest downloaded segment (e.g. 200M).")
+@click.option("--max-filesize", metavar="SIZE", callback=byte_size, default=None, help="Largest downloaded segment (e.g. 200M).")
 @click.option("--max-duration", type=click.FloatRange(min=0), default=None,
               help="Skip source videos longer than this many seconds.")
 @click.option("--ytdlp-opts", "ytdlp_params", callback=lambda ctx, param, value: _ytdlp_opts(value), default=None, help="Extra yt-dlp parameters as a JSON object (expert use).")

@@ -17,19 +17,15 @@ Decorator = Callable[[Callable], Callable]
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 
 
-class ByteSize(click.ParamType):
-    """``500K``, ``2M``, ``1.5G`` or plain bytes (binary multiples, like yt-dlp)."""
-
-    name = "SIZE"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        m = _SIZE_RE.match(str(value))
-        if not m:
-            self.fail(f"{value!r} is not a size like 500K, 2M or 1.5G", param, ctx)
-        power = "kmgt".index(m.group(2).lower()) + 1 if m.group(2) else 0
-        return int(float(m.group(1)) * 1024**power)
+def byte_size(ctx: click.Context, param: click.Parameter, value: str | int | None) -> int | None:
+    """Callback of a ``SIZE`` option: ``500K``, ``2M``, ``1.5G`` or plain bytes (binary multiples, like yt-dlp)."""
+    if value is None or isinstance(value, int):
+        return value
+    m = _SIZE_RE.match(value)
+    if not m:
+        raise click.BadParameter(f"{value!r} is not a size like 500K, 2M or 1.5G", ctx, param)
+    power = "kmgt".index(m.group(2).lower()) + 1 if m.group(2) else 0
+    return int(float(m.group(1)) * 1024**power)
 
 
 def workers_option(default: int, help: str) -> Decorator:

@@ -22,6 +22,8 @@ from valor_data.shards.layout import ShardError
 from valor_data.shards.plan import DEFAULT_SHARD_SIZE, ShardOptions
 from valor_data.shards.run import run_shard
 
+__all__ = ["shard"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @click.argument("src_dir", metavar="DIR", type=click.Path(file_okay=False, exists=True))

@@ -14,6 +14,8 @@ from valor_data.progress import progress_bar
 from valor_data.splits.audit import audit_files
 from valor_data.splits.make import SplitError, make_split
 
+__all__ = ["split"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 def _numbers(text: str | None, kind: type, what: str) -> list | None:
     if text is None:

@@ -12,6 +12,8 @@ from valor_data.commands.options import json_option
 from valor_data.splits.audit import split_files_in
 from valor_data.splits.stats import split_stats
 
+__all__ = ["stats"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))

@@ -21,6 +21,8 @@ from valor_data.engines.storage import is_url
 from valor_data.progress import progress_bar
 from valor_data.shards.verify import verify_dir
 
+__all__ = ["verify"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @click.argument("shard_dir", metavar="SHARDDIR", type=click.Path(file_okay=False))

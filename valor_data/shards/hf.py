@@ -19,6 +19,8 @@ from datasets import Features, List, Value, load_dataset
 
 from valor_data.fetch.probe import InputFacts, OutputFacts, ProbeFacts
 
+__all__ = ["FEATURES", "load_hf", "shard_files"]
+
 # The probe facts `valor-data fetch` records, derived from the dataclasses that write them so that a fact
 # added there reaches `datasets` too (it drops the fields a spec does not name).
 _SCALARS = {bool: "bool", int: "int64", float: "float64", str: "string", Fraction: "string"}

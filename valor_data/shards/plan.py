@@ -104,7 +104,7 @@ def plan_shards(
     ontology = load_ontology()
     src = Path(src_dir).resolve()
     captions = captions or {}
-    samples: list[tuple[SampleSpec, int]] = []
+    samples: list[SampleSpec] = []
     missing: dict[str, str] = {}
     ok_keys: set[str] = set()
     columns = ["key", "clip_id", "ytid", "start", "end", "labels", "captions", "probe", "video_path", "audio_path"]
@@ -129,7 +129,7 @@ def plan_shards(
             audio_path=row["audio_path"],
             media_bytes=size,
         )
-        samples.append((spec, size))
+        samples.append(spec)
     groups = _cut(samples, options)
     tasks = []
     for i, group in enumerate(groups):
@@ -155,15 +155,15 @@ def _media_size(src: str, row: dict) -> tuple[int, str]:
     return size, ""
 
 
-def _cut(samples: list[tuple[SampleSpec, int]], options: ShardOptions) -> list[list[SampleSpec]]:
+def _cut(samples: list[SampleSpec], options: ShardOptions) -> list[list[SampleSpec]]:
     if options.shard_size is not None:
         n = options.shard_size
-        return [[s for s, _ in samples[i : i + n]] for i in range(0, len(samples), n)]
+        return [samples[i : i + n] for i in range(0, len(samples), n)]
     groups: list[list[SampleSpec]] = []
     current: list[SampleSpec] = []
     current_bytes = 0
-    for spec, size in samples:
-        est = size + _SAMPLE_OVERHEAD
+    for spec in samples:
+        est = spec.media_bytes + _SAMPLE_OVERHEAD
         if current and current_bytes + est > options.shard_bytes:
             groups.append(current)
             current, current_bytes = [], 0
