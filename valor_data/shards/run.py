@@ -81,7 +81,7 @@ def run_shard(
                 summary[key] = stats[key]
             summary["status"] = stats["manifest"]["status"]
             summary["manifest_rows"] = stats["manifest"]["rows"]
-            for leftover in store.list():  # partial files of killed runs; all is in place now
+            for leftover in store.list():  # partial files of killed runs, once every output is in place
                 if leftover.endswith(TMP_SUFFIX):
                     store.remove(leftover)
     summary["seconds"] = round(time.monotonic() - t0, 3)
