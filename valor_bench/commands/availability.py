@@ -11,15 +11,19 @@ from valor_bench import __version__
 from valor_bench.commands.common import gt_options, load_gt
 from valor_bench.coverage import AvailabilityError, read_availability, write_availability
 from valor_bench.ground_truth import sha256_file
+from valor_data.commands.options import json_option
+
+__all__ = ["availability"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 @click.command()
-@click.option("--from-manifest", "source", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--from-manifest", "source", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A fetch/shard manifest.parquet (its ok clips), a shard index.parquet, or a list of clip ids.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The list to write.")
 @gt_options
 @click.option("--name", help="A name for the list, e.g. 'valor32k-test community list 2025-06'.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@json_option("a summary")
 def availability(source: Path, out: Path, split: str | None, annotations: Path | None, name: str | None,
                  as_json: bool) -> None:
     """Write the clips of the ground truth that SOURCE has as an availability list (digest and date in

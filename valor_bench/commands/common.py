@@ -26,7 +26,7 @@ from valor_bench.metrics import TASKS
 from valor_bench.validate import Validation
 from valor_data.progress import progress_bar
 
-SUBMISSION = click.argument("submission", type=click.Path(path_type=Path))
+SUBMISSION = click.argument("submission", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 
 
 def task_option(required: bool = True):
@@ -35,7 +35,7 @@ def task_option(required: bool = True):
 
 
 def gt_options(f):
-    f = click.option("--annotations", type=click.Path(dir_okay=False, path_type=Path),
+    f = click.option("--annotations", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                      help='Ground truth from a VALOR-format [{"video_id","desc"}] JSON/JSONL file.')(f)
     return click.option("--split", type=click.Choice(SHIPPED_SPLITS),
                         help="A VALOR-32K split the toolkit ships (default: test).")(f)
@@ -43,7 +43,7 @@ def gt_options(f):
 
 def available_option(f):
     return click.option(
-        "--available", type=click.Path(dir_okay=False, path_type=Path),
+        "--available", type=click.Path(dir_okay=False, exists=True, path_type=Path),
         help="Score only the clips you have: a list of clip ids (one a line, e.g. from `valor-bench availability`), "
              "a fetch manifest.parquet (its ok clips) or a shard index.parquet. The result is labelled partial "
              "with its coverage.")(f)
@@ -78,16 +78,21 @@ def fail_validation(v: Validation) -> None:
     )
 
 
-def score(v: Validation, gt: GroundTruth, dsl_scale: float | None, spice: bool | None) -> Evaluation:
+def score(v: Validation, gt: GroundTruth, dsl_scale: float | None, spice: bool | None,
+          progress: bool = True) -> Evaluation:
+    """Score a valid submission; ``progress``: a spinner (AVC) or a bar (AVR) on stderr meanwhile."""
     err = Console(stderr=True)
     started = time.perf_counter()
     try:
-        if v.task == "avc":
+        if v.task == "avc" and progress:
             with err.status("scoring captions") as status:
                 ev = evaluate_validated(v, gt, spice=spice, stage=lambda msg: status.update(msg))
+        elif v.task == "avc":
+            ev = evaluate_validated(v, gt, spice=spice)
         else:
             rows = v.submission.sim.n_rows if hasattr(v.submission, "sim") else 0
-            with progress_bar(total=2 * rows, unit="row", desc="ranking (2 passes)", leave=False) as bar:
+            with progress_bar(total=2 * rows, unit="row", desc="ranking (2 passes)", leave=False,
+                              disable=not progress) as bar:
                 ev = evaluate_validated(v, gt, dsl_scale=dsl_scale, progress=bar.update)
     except (CaptionMetricError, ValueError) as e:
         raise click.ClickException(str(e)) from None

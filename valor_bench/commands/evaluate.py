@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from valor_bench.breakdown import write_parquet
 from valor_bench.commands.common import (
     SUBMISSION,
     available_option,
@@ -19,6 +20,9 @@ from valor_bench.commands.common import (
 )
 from valor_bench.report import print_evaluation
 from valor_bench.validate import validate_submission
+from valor_data.commands.options import json_option, progress_option
+
+__all__ = ["evaluate"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 def _dsl_scale(task: str, dsl: bool, scale: float) -> float | None:
@@ -32,24 +36,24 @@ def _dsl_scale(task: str, dsl: bool, scale: float) -> float | None:
 @task_option()
 @gt_options
 @available_option
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
+@json_option("the scores")
 @click.option("--per-sample", type=click.Path(dir_okay=False, path_type=Path),
               help="Write per-caption scores (AVC) / per-query ranks (AVR) with AudioSet labels to this parquet.")
 @click.option("--dsl", is_flag=True, help="AVR: also report dual-softmax re-scored metrics (under metrics_dsl).")
-@click.option("--dsl-scale", type=float, default=100.0, show_default=True, help="Logit scale of the DSL prior.")
+@click.option("--dsl-scale", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True, help="Logit scale of the DSL prior.")
 @click.option("--spice/--no-spice", default=None, help="AVC: force SPICE on/off (default: on when its jars exist).")
+@progress_option
 def evaluate(submission: Path, task: str, split: str | None, annotations: Path | None, available: Path | None,
-             as_json: bool, per_sample: Path | None, dsl: bool, dsl_scale: float, spice: bool | None) -> None:
+             as_json: bool, per_sample: Path | None, dsl: bool, dsl_scale: float, spice: bool | None,
+             progress: bool) -> None:
     """Score SUBMISSION (AVC: BLEU/METEOR/ROUGE-L/CIDEr; AVR: R@1/5/10, MdR, MnR both ways)."""
     scale = _dsl_scale(task, dsl, dsl_scale)
     gt = load_gt(split, annotations, available)
     v = validate_submission(submission, task, gt, {})
     if not v.ok:
         fail_validation(v)
-    ev = score(v, gt, scale, spice)
+    ev = score(v, gt, scale, spice, progress)
     if per_sample:
-        from valor_bench.breakdown import write_parquet
-
         write_parquet(ev.per_sample, per_sample, {"task": ev.task, "split": ev.split, "coverage": ev.coverage.as_json()})
         click.echo(f"per-sample {'scores' if task == 'avc' else 'ranks'}: {per_sample} ({len(ev.per_sample):,} rows, "
                    f"{ev.coverage.describe()}; in its .attrs['coverage'])", err=True)

@@ -23,6 +23,8 @@ from valor_bench.leaderboard import (
 )
 from valor_bench.report import LEADERBOARD_FORMATS, render_leaderboard
 
+__all__ = ["leaderboard"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @task_option(required=False)

@@ -35,6 +35,7 @@ from valor_bench.leaderboard import (
 from valor_bench.metrics import MAIN_METRIC, main_metric_label
 from valor_bench.report import print_evaluation
 from valor_bench.validate import validate_submission
+from valor_data.commands.options import json_option, progress_option
 
 
 @click.command()
@@ -46,15 +47,16 @@ from valor_bench.validate import validate_submission
 @click.option("--name", help="Leaderboard entry name (default: the metadata's model_name).")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
               help="SQLite file (default: $VALOR_LEADERBOARD or ~/.cache/valor/leaderboard.sqlite).")
-@click.option("--json", "as_json", is_flag=True, help="Print the stored entry's id and scores as JSON.")
+@json_option("the stored entry's id and scores")
 @click.option("--server", help="Upload to a challenge server (valor-bench serve) instead of the local leaderboard.")
 @click.option("--token", envvar="VALOR_TOKEN", help="With --server: the team's API token (or $VALOR_TOKEN).")
 @click.option("--phase", help="With --server: the challenge phase (default: the only one with this task).")
 @click.option("--wait", is_flag=True, help="With --server: follow the submission until it is scored, print the result.")
+@progress_option
 def submit(submission: Path, task: str, split: str | None, annotations: Path | None, available: Path | None,
            model_name: str | None, modality: str | None, external_data: str | None, url: str | None,
            name: str | None, db: Path | None, as_json: bool, server: str | None, token: str | None,
-           phase: str | None, wait: bool) -> None:
+           phase: str | None, wait: bool, progress: bool) -> None:
     """Validate, score and store SUBMISSION in the local leaderboard (a byte-identical file is refused), or
     upload it to a challenge server with --server."""
     if server:
@@ -83,7 +85,7 @@ def submit(submission: Path, task: str, split: str | None, annotations: Path | N
                 f"{submission}: byte-identical to submission #{dup.id} {dup.name!r} of {dup.created_at} "
                 f"(sha256 {sha[:12]}); not stored again"
             )
-        ev = score(v, gt, None, None)
+        ev = score(v, gt, None, None, progress)
         try:
             entry_id = add_submission(conn, task=task, split=gt.split, name=name, metadata=v.metadata.as_dict(),
                                       submission_file=str(submission), submission_sha256=sha, gt_sha256=gt.sha256,

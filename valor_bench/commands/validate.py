@@ -16,6 +16,9 @@ from valor_bench.commands.common import (
     task_option,
 )
 from valor_bench.validate import validate_submission
+from valor_data.commands.options import json_option
+
+__all__ = ["validate"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 @click.command()
@@ -24,7 +27,7 @@ from valor_bench.validate import validate_submission
 @gt_options
 @available_option
 @meta_options
-@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
+@json_option("the problems")
 @click.pass_context
 def validate(ctx: click.Context, submission: Path, task: str, split: str | None, annotations: Path | None,
              available: Path | None, model_name: str | None, modality: str | None, external_data: str | None,

@@ -7,9 +7,17 @@ import sys
 from pathlib import Path
 
 import click
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
 
-from valor_data.captions.acd import PRESETS
+from valor_data.captions.acd import PRESETS, AcdCounts, matcher_for, matcher_from_file
+from valor_data.captions.readers import CaptionReadError, read_captions
+from valor_data.commands.options import json_option, progress_option
 from valor_data.progress import progress_bar
+
+__all__ = ["acd"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 def _presets_help() -> str:
@@ -17,7 +25,7 @@ def _presets_help() -> str:
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
     "--preset",
     type=click.Choice(list(PRESETS)),
@@ -49,16 +57,18 @@ def _presets_help() -> str:
     help="Write one row per caption (file, index, id, caption, words, concepts, matched) to this parquet.",
 )
 @click.option(
-    "--top", "top_k", type=int, default=10, show_default=True, help="Most frequent concepts to list."
+    "--top", "top_k", type=click.IntRange(min=0), default=10, show_default=True,
+    help="Most frequent concepts to list."
 )
 @click.option(
     "--concepts",
     "concepts_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Your own audio concepts, one per line ('#' comments), instead of the AudioSet-derived set; "
     "normalised and counted by --preset's rules.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the figures for all files together as JSON.")
+@progress_option
+@json_option("the figures for all files together")
 @click.option("--list-presets", is_flag=True, help="Describe every preset and exit.")
 def acd(
     files: tuple[Path, ...],
@@ -70,6 +80,7 @@ def acd(
     per_caption: Path | None,
     top_k: int,
     concepts_file: Path | None,
+    progress: bool,
     as_json: bool,
     list_presets: bool,
 ) -> None:
@@ -85,11 +96,6 @@ def acd(
         return
     if not files:
         raise click.UsageError("give at least one caption file (or --list-presets)")
-    if top_k < 0:
-        raise click.UsageError(f"--top must be >= 0, got {top_k}")
-    from valor_data.captions.acd import AcdCounts, matcher_for, matcher_from_file
-    from valor_data.captions.readers import CaptionReadError, read_captions
-
     try:
         read = [
             read_captions(p, fmt=fmt, field=field, columns=columns or None, header=not no_header)
@@ -103,7 +109,7 @@ def acd(
         raise click.ClickException(str(e)) from None
     total = sum(len(f.captions) for f in read)
     per_file = []
-    with progress_bar(total=total, unit="caption", desc="acd") as bar:
+    with progress_bar(total=total, unit="caption", desc="acd", disable=not progress) as bar:
         for f in read:
             per_file.append(matcher.count(f.texts, keep_matches=per_caption is not None, progress=bar.update))
     counts = AcdCounts.concat(per_file)
@@ -137,9 +143,6 @@ def acd(
 
 
 def _print_table(read, per_file, counts, preset: str, top_k: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=f"ACD (preset {preset})", title_justify="left")
     table.add_column("file", overflow="fold")
     for name in ("captions", "words", "avg len", "concepts", "ACD %", "≥1 concept"):
@@ -169,9 +172,6 @@ def _short(path: str) -> str:
 
 
 def _write_per_caption(path: Path, read, per_file) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     rows = {k: [] for k in ("file", "index", "id", "caption", "words", "concepts", "matched")}
     for f, c in zip(read, per_file, strict=True):
         for cap, n_words, n_conc, matched in zip(

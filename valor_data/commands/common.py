@@ -1,9 +1,11 @@
-"""The ``--distributor`` / ``--spark-master`` options shared by ``fetch``, ``shard`` and ``verify``."""
+"""Steps the ``valor-data`` verbs share: the distributor a command runs on, warnings about dropped input rows.
+
+The shared option declarations are in :mod:`valor_data.commands.options`."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import click
 
@@ -13,15 +15,6 @@ from valor_data.engines.distributor import (
     get_distributor,
     stop_distributor,
 )
-
-SPARK_MASTER_HELP = (
-    "Spark master URL for --distributor spark (spark://HOST:7077, yarn, k8s://..., local[8]); default: the "
-    "active session (spark-submit), else local[--workers]."
-)
-
-
-def spark_master_option(command: Callable) -> Callable:
-    return click.option("--spark-master", metavar="URL", default=None, help=SPARK_MASTER_HELP)(command)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,11 @@ from pathlib import Path
 
 import click
 
+from valor_data.commands.options import workers_option
+from valor_data.synthetic.demo import Demo, DemoError, DemoOptions
+
+__all__ = ["demo"]  # the verb, loaded by name (valor_data.lazycli)
+
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"),
@@ -15,14 +20,12 @@ import click
 @click.option("--train-steps", type=click.IntRange(1), default=40, show_default=True,
               help="Optimiser steps of the tiny model.")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--workers", type=click.IntRange(1), default=2, show_default=True)
+@workers_option(2, "Parallel tasks in making the media, fetch and shard.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(out: Path, clips: int, train_steps: int, batch_size: int, workers: int, seed: int) -> None:
     """Make a small AudioSet-like set (synthetic audible clips with captions and real AudioSet labels, plus
     clips that must fail for each reason), serve it from a local mirror, then run fetch, split, shard,
     verify, acd, stats, train a tiny VALOR, predict AVR and AVC, submit both and print the leaderboard."""
-    from valor_data.synthetic.demo import Demo, DemoError, DemoOptions
-
     try:
         Demo(DemoOptions(out, clips, train_steps, batch_size, workers, seed)).main()
     except DemoError as e:

@@ -5,38 +5,33 @@ from __future__ import annotations
 import gc
 import json
 import os
-import re
 import shutil
 
 import click
 from click.core import ParameterSource
 
 from valor_data.clip import OK
-from valor_data.commands.common import running_distributor, spark_master_option, warn_bad_rows
+from valor_data.commands.common import running_distributor, warn_bad_rows
+from valor_data.commands.options import (
+    byte_size,
+    distributor_option,
+    json_option,
+    progress_option,
+    spark_master_option,
+    workers_option,
+)
+from valor_data.doctor import youtube_problems
 from valor_data.engines.distributor import DistributorUnavailable
 from valor_data.engines.storage import is_url
-from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, renamed_threshold_error
+from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS
+from valor_data.fetch.plan import FetchConfigError, FetchOptions
 from valor_data.fetch.probe import DARK_LUMA, GRID
+from valor_data.fetch.run import FetchBusyError, run_fetch
 from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES
-from valor_data.inputs import FORMATS
+from valor_data.inputs import FORMATS, read_inputs
 from valor_data.progress import progress_bar
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-
-
-class ByteSize(click.ParamType):
-    """``500K``, ``2M``, ``1.5G`` or plain bytes (binary multiples, like yt-dlp)."""
-
-    name = "SIZE"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        m = _SIZE_RE.match(str(value))
-        if not m:
-            self.fail(f"{value!r} is not a size like 500K, 2M or 1.5G", param, ctx)
-        power = "kmgt".index(m.group(2).lower()) + 1 if m.group(2) else 0
-        return int(float(m.group(1)) * 1024**power)
+__all__ = ["fetch"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 def _filters(value: str) -> tuple[str, ...]:
@@ -60,15 +55,6 @@ def _ytdlp_opts(value: str | None) -> tuple[tuple[str, object], ...]:
     return tuple(sorted(parsed.items()))
 
 
-def _renamed_option(name: str):
-    """A hidden flag whose meaning changed: refused with one line naming its replacement."""
-    def refuse(ctx: click.Context, param: click.Parameter, value: object) -> None:
-        if value is not None:
-            raise click.UsageError(renamed_threshold_error(name, as_flag=True), ctx)
-
-    return click.option(f"--{name.replace('_', '-')}", hidden=True, expose_value=False, callback=refuse)
-
-
 def _print_summary(summary, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
@@ -86,7 +72,7 @@ def _print_summary(summary, as_json: bool) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--input-format", type=click.Choice(FORMATS), default=None,
               help="Input format (default: from the extension: .csv AudioSet, .json/.jsonl VALOR, else id list).")
@@ -99,7 +85,7 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--cookies", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Netscape cookies file for yt-dlp (sign-in, age checks).")
 @click.option("--proxy", default=None, help="Proxy URL for yt-dlp and its ffmpeg.")
-@click.option("--rate-limit", type=ByteSize(), default=None, help="yt-dlp download rate limit in bytes/s (e.g. 2M).")
+@click.option("--rate-limit", metavar="SIZE", callback=byte_size, default=None, help="yt-dlp download rate limit in bytes/s (e.g. 2M).")
 @click.option("--sleep-requests", type=click.FloatRange(min=0), default=None,
               help="Seconds yt-dlp sleeps between requests.")
 @click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
@@ -108,14 +94,15 @@ def _print_summary(summary, as_json: bool) -> None:
               help="First back-off in seconds, doubled at each retry (with 20 percent jitter).")
 @click.option("--socket-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds without data before a connection counts as timed out.")
-@click.option("--max-filesize", type=ByteSize(), default=None, help="Largest downloaded segment (e.g. 200M).")
+@click.option("--max-filesize", metavar="SIZE", callback=byte_size, default=None, help="Largest downloaded segment (e.g. 200M).")
 @click.option("--max-duration", type=click.FloatRange(min=0), default=None,
               help="Skip source videos longer than this many seconds.")
 @click.option("--ytdlp-opts", "ytdlp_params", callback=lambda ctx, param, value: _ytdlp_opts(value), default=None, help="Extra yt-dlp parameters as a JSON object (expert use).")
 @click.option("--filters", callback=lambda ctx, param, value: _filters(value), default=",".join(DEFAULT_FILTERS),
               show_default=True,
               help=f"Comma-separated filters, from: {', '.join(FILTERS)}.")
-@click.option("--min-duration", type=float, default=2.0, show_default=True, help="Shortest clip kept, seconds.")
+@click.option("--min-duration", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Shortest clip kept, seconds.")
 @click.option("--silence-db", type=float, default=-60.0, show_default=True,
               help="Audio RMS (dBFS) below which a clip is silent.")
 @click.option("--frozen-diff", type=click.FloatRange(min=0), default=8.0, show_default=True,
@@ -124,8 +111,6 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--black-share", type=click.FloatRange(0, 1, min_open=True), default=0.98, show_default=True,
               help=f"Black when at least this share of the pixels of every sampled frame is dark (luma <= "
                    f"{DARK_LUMA:g} of 255), as ffmpeg's blackdetect counts.")
-@_renamed_option("frozen_threshold")
-@_renamed_option("black_luma")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Output frame rate (default: the source's, capped at --max-fps).")
 @click.option("--max-fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
@@ -140,13 +125,11 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--preset", default="veryfast", show_default=True, help="x264 speed preset.")
 @click.option("--task-size", type=click.IntRange(min=1), default=None,
               help="Clips per task (default: about 4 tasks per worker, at most 100 clips). Fixed for the life of OUT.")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
-              help="Parallel tasks (more than the cores pays off when downloads dominate).")
-@click.option("--distributor", default="multiprocessing", show_default=True,
-              help="How tasks run: multiprocessing, serial or spark.")
+@workers_option(os.cpu_count() or 1, "Parallel tasks (more than the cores pays off when downloads dominate).")
+@distributor_option("How the tasks run.")
 @spark_master_option
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@progress_option
+@json_option()
 @click.pass_context
 def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers, distributor, spark_master,
           progress, as_json, **flags):
@@ -157,10 +140,6 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
     (OUT/clips/<task>/<key>.mp4 + .flac) or a failure reason with the real message. Killing the command
     at any moment and running it again finishes the job.
     """
-    from valor_data.fetch.plan import FetchConfigError, FetchOptions
-    from valor_data.fetch.run import FetchBusyError, run_fetch
-    from valor_data.inputs import read_inputs
-
     if shutil.which("ffmpeg") is None:
         raise click.ClickException("ffmpeg not found on PATH: install it (Debian/Ubuntu: apt-get install ffmpeg)")
     if is_url(out_dir):
@@ -181,8 +160,6 @@ def fetch(ctx: click.Context, inputs, out_dir, input_format, task_size, workers,
         gc.enable()
     warn_bad_rows(inputs_read.bad_rows)  # each is also a manifest row, status invalid_id
     if options.download.source == "youtube":
-        from valor_data.doctor import youtube_problems
-
         for problem in youtube_problems():
             click.echo(f"warning: {problem} (`valor-data doctor --source youtube` checks the rest)", err=True)
 

@@ -7,9 +7,22 @@ import sys
 
 import click
 
-from valor_data.commands.common import running_distributor, spark_master_option
-from valor_data.engines.distributor import DISTRIBUTORS, DistributorUnavailable, TaskFailed
+from valor_data.commands.common import running_distributor
+from valor_data.commands.options import (
+    distributor_option,
+    json_option,
+    progress_option,
+    spark_master_option,
+    workers_option,
+)
+from valor_data.engines.distributor import DistributorUnavailable, TaskFailed
+from valor_data.engines.storage import StorageError
 from valor_data.progress import progress_bar
+from valor_data.shards.layout import ShardError
+from valor_data.shards.plan import DEFAULT_SHARD_SIZE, ShardOptions
+from valor_data.shards.run import run_shard
+
+__all__ = ["shard"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 @click.command()
@@ -31,19 +44,15 @@ from valor_data.progress import progress_bar
     help="Only the clips listed in this file (clip ids or keys, one per line, e.g. a split's "
     "train_ids.txt). Repeatable.",
 )
-@click.option("--shard-size", type=int, default=None, help="Samples per shard (default 1000).")
-@click.option("--shard-bytes", type=int, default=None, help="Or: target tar size in bytes.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=None,
+              help=f"Samples per shard (default {DEFAULT_SHARD_SIZE}).")
+@click.option("--shard-bytes", type=click.IntRange(min=1), default=None, help="Or: target tar size in bytes.")
 @click.option("--prefix", default="valor", show_default=True, help="Shards are named {prefix}-000000.tar.")
-@click.option("--workers", type=int, default=2, show_default=True, help="Shards written in parallel.")
-@click.option(
-    "--distributor",
-    type=click.Choice(sorted(DISTRIBUTORS)),
-    default="multiprocessing",
-    show_default=True,
-    help="What runs the shard tasks.",
-)
+@workers_option(2, "Shards written in parallel.")
+@distributor_option("What runs the shard tasks.")
 @spark_master_option
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@progress_option
+@json_option()
 def shard(
     src_dir: str,
     out_dir: str,
@@ -55,6 +64,7 @@ def shard(
     workers: int,
     distributor: str,
     spark_master: str | None,
+    progress: bool,
     as_json: bool,
 ) -> None:
     """Write the ok clips of the fetch directory DIR as WebDataset shards in --out.
@@ -64,19 +74,17 @@ def shard(
     index.parquet, stats.json and manifest.parquet (the fetch manifest with its shard column filled).
     Killed runs resume: run the same command again.
     """
-    from valor_data.engines.storage import StorageError
-    from valor_data.shards.write import DEFAULT_SHARD_SIZE, ShardError, ShardOptions, run_shard
-
     if shard_size is not None and shard_bytes is not None:
         raise click.UsageError("give either --shard-size or --shard-bytes, not both")
     if shard_size is None and shard_bytes is None:
         shard_size = DEFAULT_SHARD_SIZE
-    if workers < 1:
-        raise click.UsageError(f"--workers must be >= 1, got {workers}")
     try:
         options = ShardOptions(prefix=prefix, shard_size=shard_size, shard_bytes=shard_bytes)
+    except ShardError as e:  # a bad --prefix
+        raise click.UsageError(str(e)) from None
+    try:
         with running_distributor(distributor, workers, spark_master) as runner, \
-                progress_bar(total=0, unit="shard", desc="shard") as bar:
+                progress_bar(total=0, unit="shard", desc="shard", disable=not progress) as bar:
             summary = run_shard(src_dir, out_dir, options, caption_files, runner, workers, progress=bar.update,
                                 on_plan=lambda n: bar.reset(total=n), id_files=id_files)
     except (ShardError, StorageError, DistributorUnavailable) as e:

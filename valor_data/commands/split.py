@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
+from valor_data.commands.common import warn_bad_rows
+from valor_data.commands.options import json_option, progress_option
+from valor_data.inputs import read_inputs
 from valor_data.progress import progress_bar
+from valor_data.splits.audit import audit_files
+from valor_data.splits.make import SplitError, make_split
+
+__all__ = ["split"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 def _numbers(text: str | None, kind: type, what: str) -> list | None:
@@ -27,7 +34,7 @@ def _numbers(text: str | None, kind: type, what: str) -> list | None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
     "--from-annotations",
     is_flag=True,
@@ -39,14 +46,14 @@ def _numbers(text: str | None, kind: type, what: str) -> list | None:
 )
 @click.option(
     "--manifest",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="A fetch manifest.parquet: only clips with status ok are candidates.",
 )
 @click.option(
     "--captions",
     "caption_files",
     multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="VALOR-format caption JSON(s): only captioned clips are candidates, and desc_{split}.json is written.",
 )
 @click.option("--sizes", help="Clips per split, train,val,test.  [default: 25000,3500,3500, VALOR-32K]")
@@ -56,10 +63,11 @@ def _numbers(text: str | None, kind: type, what: str) -> list | None:
     "--segments",
     "segment_files",
     multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="--from-annotations: AudioSet segment CSVs for the labels [default: the shipped balanced_train + eval].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@progress_option
+@json_option()
 def split(
     files: tuple[Path, ...],
     from_annotations: bool,
@@ -70,6 +78,7 @@ def split(
     fractions: str | None,
     seed: int,
     segment_files: tuple[Path, ...],
+    progress: bool,
     as_json: bool,
 ) -> None:
     """Make train/val/test splits of the clips in FILES (AudioSet segment CSVs: balanced_train + eval for
@@ -80,9 +89,6 @@ def split(
     id lists (and labels.csv) to --out when given, and report broken captions, duplicates, cross-split
     leakage and clips without labels.
     """
-    for f in (*files, *caption_files, *segment_files, *([manifest] if manifest else [])):
-        if not f.is_file():
-            raise click.ClickException(f"{f}: no such file")
     if from_annotations:
         if manifest or caption_files or sizes or fractions:
             raise click.UsageError(
@@ -96,21 +102,17 @@ def split(
         raise click.UsageError("--out is required (the folder for {split}_ids.txt)")
     if sizes and fractions:
         raise click.UsageError("give --sizes or --fractions, not both")
-    _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_json)
+    _make_split(files, out, manifest, caption_files, sizes, fractions, seed, progress, as_json)
 
 
-def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, as_json) -> None:
-    from valor_data.commands.common import warn_bad_rows
-    from valor_data.inputs import read_inputs
-    from valor_data.splits.make import SplitError, make_split
-
+def _make_split(files, out, manifest, caption_files, sizes, fractions, seed, progress, as_json) -> None:
     try:
         inputs = read_inputs(files)
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     warn_bad_rows(inputs.bad_rows)
     try:
-        with progress_bar(total=len(inputs.clips), unit="clip", desc="split") as bar:
+        with progress_bar(total=len(inputs.clips), unit="clip", desc="split", disable=not progress) as bar:
             summary = make_split(files, out, manifest=manifest, caption_files=caption_files, seed=seed,
                                  sizes=_numbers(sizes, int, "--sizes"),
                                  fractions=_numbers(fractions, float, "--fractions"),
@@ -142,8 +144,6 @@ def _print_split_summary(s: dict) -> None:
 
 
 def _from_annotations(files, out, segment_files, as_json) -> None:
-    from valor_data.splits.audit import audit_files
-
     try:
         report = audit_files(files, out, segment_files)
     except (OSError, ValueError) as e:

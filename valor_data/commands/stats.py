@@ -8,13 +8,18 @@ from pathlib import Path
 import click
 
 from valor_data.captions.acd import PRESETS
+from valor_data.commands.options import json_option
+from valor_data.splits.audit import split_files_in
+from valor_data.splits.stats import split_stats
+
+__all__ = ["stats"]  # the verb, loaded by name (valor_data.lazycli)
 
 
 @click.command()
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
     "--split-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="A folder written by `valor-data split` (desc_{split}.json or {split}_ids.txt).",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
@@ -25,11 +30,11 @@ from valor_data.captions.acd import PRESETS
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="AudioSet segment CSVs for the labels [default: the shipped balanced_train + eval].",
 )
-@click.option("--top", type=int, default=30, show_default=True, help="Labels in the figure.")
+@click.option("--top", type=click.IntRange(min=1), default=30, show_default=True, help="Labels in the figure.")
 @click.option(
     "--preset", type=click.Choice(list(PRESETS)), default="paper", show_default=True, help="ACD preset."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option()
 def stats(
     files: tuple[Path, ...],
     split_dir: Path | None,
@@ -44,16 +49,8 @@ def stats(
     paper's Fig. 4, + .csv/.md tables), the caption length histogram (caption_length.png) and ACD per
     split; everything also in stats.json.
     """
-    from valor_data.splits.audit import split_files_in
-    from valor_data.splits.stats import split_stats
-
     if files and split_dir:
         raise click.UsageError("give split FILES or --split-dir, not both")
-    if top < 1:
-        raise click.UsageError(f"--top must be >= 1, got {top}")
-    for f in files:
-        if not f.is_file():
-            raise click.ClickException(f"{f}: no such file")
     try:
         if split_dir is not None:
             files = tuple(split_files_in(split_dir))

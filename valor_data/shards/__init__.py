@@ -1,9 +1,12 @@
 """Stage 2, ``valor-data shard`` / ``verify``: fetched clips -> WebDataset tars, index and stats.
 
-``write`` packs the tars (deterministic bytes, resumable per shard), ``verify`` checks a shard directory
-end to end, ``hf`` reads the shards with Hugging Face ``datasets``.
+``run`` reads the fetch output (``inputs``), plans the shards (``plan``, checked against ``config`` on a
+rerun), runs one shard task per tar (``task``, writing the bytes with ``tar``), then writes the index,
+stats and final manifest (``outputs``); ``layout`` names what SHARDDIR holds. ``verify`` checks a shard
+directory end to end, ``hf`` reads the shards with Hugging Face ``datasets``.
 """
 
-from valor_data.shards.write import ShardOptions, run_shard
+from valor_data.shards.plan import ShardOptions
+from valor_data.shards.run import run_shard
 
 __all__ = ["ShardOptions", "run_shard"]

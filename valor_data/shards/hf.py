@@ -15,9 +15,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from datasets import Features, List, Value
+from datasets import Features, List, Value, load_dataset
 
 from valor_data.fetch.probe import InputFacts, OutputFacts, ProbeFacts
+
+__all__ = ["FEATURES", "load_hf", "shard_files"]
 
 # The probe facts `valor-data fetch` records, derived from the dataclasses that write them so that a fact
 # added there reaches `datasets` too (it drops the fields a spec does not name).
@@ -87,8 +89,6 @@ def load_hf(shard_dir: str | Path, split: str = "train", **kwargs: Any):
 
     Extra keyword arguments go to ``datasets.load_dataset`` (e.g. ``cache_dir``, ``streaming=True``).
     """
-    from datasets import load_dataset
-
     return load_dataset(
         "webdataset", data_files={split: shard_files(shard_dir)}, features=FEATURES, split=split, **kwargs
     )

@@ -19,10 +19,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from valor_data.atomic import TMP_SUFFIX
-from valor_data.clip import OK
+from valor_data.clip import OK, InvalidClip, key_to_clip_id
 from valor_data.digest import sha256_file
-from valor_data.engines.distributor import Distributor
-from valor_data.shards.write import (
+from valor_data.engines.distributor import Distributor, get_distributor
+from valor_data.shards.layout import (
     CONFIG_NAME,
     INDEX_NAME,
     MANIFEST_NAME,
@@ -161,7 +161,7 @@ def _check_json(name: str, key: str, members: dict[str, bytes], problems: list[s
 
 
 def _check_decode(name: str, key: str, mp4: bytes, flac: bytes, problems: list[str]) -> bool:
-    import av
+    import av  # optional extra (data): PyAV, needed only to decode one sample per shard
 
     ok = True
     try:
@@ -224,8 +224,6 @@ def verify_dir(
     on_plan: Callable[[int], object] | None = None,
 ) -> VerifyReport:
     """Run every check on a shard directory; the report lists problems (empty when all is well)."""
-    from valor_data.engines.distributor import get_distributor
-
     root = Path(shard_dir)
     report = VerifyReport()
     problems = report.problems
@@ -287,8 +285,6 @@ def verify_dir(
 
 
 def _check_index(index: list[dict], results: dict[str, dict]) -> list[str]:
-    from valor_data.clip import InvalidClip, key_to_clip_id
-
     problems = []
     in_tars = {(name, m[0]): m for name, r in results.items() for m in r["members"]}
     seen = set()

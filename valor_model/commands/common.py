@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from valor_model.config import GROUPS
+
 
 def setup_logging() -> None:
     rank = int(os.environ.get("RANK", "0"))
@@ -43,8 +45,6 @@ def parse_overrides(values: tuple[str, ...]) -> dict[str, Any]:
 def parse_groups(value: str | None) -> tuple[str, ...] | None:
     if not value:
         return None
-    from valor_model.config import GROUPS
-
     groups = tuple(g.strip() for g in value.split(",") if g.strip())
     bad = [g for g in groups if g not in GROUPS]
     if bad or not groups:

@@ -6,30 +6,31 @@ import json
 
 import click
 
+from valor_data.commands.options import json_option, progress_option
 from valor_model.commands.common import setup_logging
 
 
 @click.command()
 @click.option("--task", type=click.Choice(["avr", "avc"]), required=True,
               help="avr: .npz similarity matrix; avc: captions JSON.")
-@click.option("--checkpoint", required=True, help="A checkpoint file or a training run directory.")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True), help="A checkpoint file or a training run directory.")
 @click.option("--shards", required=True, help="Shard directory, brace pattern, glob or '::' list.")
 @click.option("--modality", type=click.Choice(["av", "v", "a"]), default="av", show_default=True,
               help="Media the model sees.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Submission file (.npz / .json).")
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--num-workers", default=2, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--beam-size", default=3, show_default=True, help="AVC beam width.")
-@click.option("--max-len", default=30, show_default=True, help="AVC maximum caption tokens.")
+@click.option("--beam-size", type=click.IntRange(min=1), default=3, show_default=True, help="AVC beam width.")
+@click.option("--max-len", type=click.IntRange(min=1), default=30, show_default=True, help="AVC maximum caption tokens.")
 @click.option("--annotations-out", default=None, type=click.Path(dir_okay=False),
               help="Also write the shards' ground truth as VALOR JSON (for valor-bench --annotations).")
 @click.option("--available-out", default=None, type=click.Path(dir_okay=False),
               help="Availability list of the clips the submission covers, for valor-bench --available "
                    "(default: NAME.available.txt next to --out).")
 @click.option("--model-name", default=None, help="Model name for the submission's .meta.json sidecar.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@progress_option
+@json_option("a summary")
 def predict(task: str, checkpoint: str, shards: str, modality: str, out: str, batch_size: int, num_workers: int,
             device: str, beam_size: int, max_len: int, annotations_out: str | None, available_out: str | None,
             model_name: str | None, progress: bool, as_json: bool) -> None:

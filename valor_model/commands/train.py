@@ -7,6 +7,7 @@ import os
 
 import click
 
+from valor_data.commands.options import json_option, progress_option
 from valor_model.commands.common import parse_groups, parse_overrides, setup_logging
 
 
@@ -16,34 +17,34 @@ from valor_model.commands.common import parse_groups, parse_overrides, setup_log
               help="Shard directory, brace pattern ('dir/train-{000000..000003}.tar'), glob or '::' list.")
 @click.option("--val-shards", default=None, help="Validation shards (same forms); loss logged as val_*.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--batch-size", default=32, show_default=True, help="Samples per device per micro-batch.")
-@click.option("--lr", default=1e-4, show_default=True, help="Peak learning rate (AdamW).")
-@click.option("--warmup-steps", type=int, default=None, help="Linear warm-up steps [default: 10% of the steps].")
-@click.option("--weight-decay", default=0.01, show_default=True, help="AdamW weight decay (not on biases/norms).")
-@click.option("--grad-clip", default=1.0, show_default=True, help="Max gradient norm.")
-@click.option("--accum-steps", default=1, show_default=True, help="Gradient accumulation micro-batches.")
-@click.option("--max-steps", type=int, default=None, help="Optimiser steps of the schedule.")
-@click.option("--epochs", type=int, default=None, help="Passes over the training shards.")
-@click.option("--stop-after", type=int, default=None,
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Samples per device per micro-batch.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True, help="Peak learning rate (AdamW).")
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=None, help="Linear warm-up steps [default: 10% of the steps].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.01, show_default=True, help="AdamW weight decay (not on biases/norms).")
+@click.option("--grad-clip", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Max gradient norm.")
+@click.option("--accum-steps", type=click.IntRange(min=1), default=1, show_default=True, help="Gradient accumulation micro-batches.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Optimiser steps of the schedule.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Passes over the training shards.")
+@click.option("--stop-after", type=click.IntRange(min=1), default=None,
               help="Stop this session after N steps (the schedule is unchanged); continue with --resume.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--groups", default=None, help="MGA/MGC groups, e.g. 'tv,ta,tav' [default: the config's].")
-@click.option("--num-workers", default=2, show_default=True, help="DataLoader workers per process.")
+@click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True, help="DataLoader workers per process.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
-@click.option("--checkpoint-every", default=1000, show_default=True, help="Steps between checkpoints.")
-@click.option("--keep-checkpoints", default=2, show_default=True, help="Checkpoints kept on disk.")
-@click.option("--log-every", default=10, show_default=True, help="Steps between metrics.jsonl lines.")
-@click.option("--val-every", type=int, default=None, help="Steps between validations (and at the end).")
-@click.option("--peak-tflops", type=float, default=None,
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True, help="Steps between checkpoints.")
+@click.option("--keep-checkpoints", type=click.IntRange(min=1), default=2, show_default=True, help="Checkpoints kept on disk.")
+@click.option("--log-every", type=click.IntRange(min=1), default=10, show_default=True, help="Steps between metrics.jsonl lines.")
+@click.option("--val-every", type=click.IntRange(min=1), default=None, help="Steps between validations (and at the end).")
+@click.option("--peak-tflops", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak device TFLOP/s for MFU [default on CUDA: known bf16 peak of the GPU].")
-@click.option("--shuffle-buffer", default=1000, show_default=True, help="Samples in the shuffle buffer.")
+@click.option("--shuffle-buffer", type=click.IntRange(min=0), default=1000, show_default=True, help="Samples in the shuffle buffer.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @click.option("--text-weights", default=None, help="Text encoder weights: 'minilm' (offline), a dir or HF name.")
 @click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Model config override, e.g. audio_slices=1 or audio.slice_frames=256 (repeatable).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON on stdout.")
+@progress_option
+@json_option("the final summary")
 def train(config: str, train_shards: str, val_shards: str | None, out: str, batch_size: int, lr: float,
           warmup_steps: int | None, weight_decay: float, grad_clip: float, accum_steps: int, max_steps: int | None,
           epochs: int | None, stop_after: int | None, seed: int, groups: str | None, num_workers: int, device: str,

@@ -9,7 +9,7 @@ import pytest
 from valor_data.captions.acd import ConceptMatcher
 from valor_data.captions.concepts import ConceptOptions, ConceptSet
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
 def concept_set(

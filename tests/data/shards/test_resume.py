@@ -28,7 +28,7 @@ SHARD_SIZE = "2"
 WRAPPER = """
 import sys, time
 import webdataset
-import valor_data.shards.write as shard
+import valor_data.shards.run as shard
 
 _write = webdataset.TarWriter.write
 def slow_write(self, obj):

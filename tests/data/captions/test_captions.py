@@ -124,7 +124,7 @@ def test_reference_caption_sets_read_with_the_table1_readers(shared_data, monkey
     import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "table1_acd.py"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "table1_acd.py"
     spec = importlib.util.spec_from_file_location("table1_acd", path)
     table1 = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "table1_acd", table1)  # dataclasses look their module up

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from valor_data.cli import main
-from valor_data.shards.write import MEMBERS
+from valor_data.shards.layout import MEMBERS
 
 
 def run(*args: str, ok: bool = True):
@@ -187,7 +187,7 @@ def test_missing_media_is_recorded_not_fatal(fetch_dir, tmp_path):
     [
         (lambda d: (d / "manifest.parquet").unlink(), [], "no manifest.parquet here"),
         (lambda d: (d / "manifest.parquet").write_text("nope"), [], "cannot read it as parquet"),
-        (lambda d: None, ["--shard-size", "0"], "--shard-size must be >= 1"),
+        (lambda d: None, ["--shard-size", "0"], "'--shard-size': 0 is not in the range x>=1"),
         (lambda d: None, ["--shard-size", "2", "--shard-bytes", "9"], "not both"),
         (lambda d: None, ["--prefix", "a.b"], "--prefix 'a.b'"),
     ],
@@ -208,7 +208,7 @@ def test_foreign_nonempty_out_dir_is_refused(fetch_dir, tmp_path):
 
 def test_a_second_run_on_a_busy_dir_is_refused(fetch_dir, tmp_path):
     from valor_data.atomic import exclusive_lock
-    from valor_data.shards.write import LOCK_NAME
+    from valor_data.shards.layout import LOCK_NAME
 
     out = tmp_path / "busy"
     out.mkdir()
@@ -229,7 +229,7 @@ def test_tar_writer_import_skips_torch_and_leaves_webdataset_intact():
         pytest.skip("torch is not installed: webdataset never imports it")
     code = (
         "import sys\n"
-        "from valor_data.shards.write import tar_writer_class\n"
+        "from valor_data.shards.tar import tar_writer_class\n"
         "cls = tar_writer_class()\n"
         "assert 'torch' not in sys.modules and 'webdataset' not in sys.modules, sorted(sys.modules)[:5]\n"
         "assert cls.__name__ == 'TarWriter'\n"
@@ -243,7 +243,7 @@ def test_tar_writer_import_skips_torch_and_leaves_webdataset_intact():
 def test_a_failing_shard_is_reported_and_the_rerun_finishes(fetch_dir, tmp_path, monkeypatch):
     """A shard task that fails (here: reading one sample raises, twice) is reported, the other shards
     stay done, exit 1; the rerun writes only that shard."""
-    import valor_data.shards.write as shard_mod
+    import valor_data.shards.tar as shard_mod
 
     real = shard_mod.sample_json
     calls = []
