@@ -23,7 +23,7 @@ import webdataset as wds
 from valor_data.synthetic.av_task import AVClipSpec, plan, render_clip
 
 DURATION = 2.0
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass
