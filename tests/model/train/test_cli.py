@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -97,3 +99,18 @@ def test_train_without_the_hub_weights_says_the_cli_spelling(shards, tmp_path, m
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: cannot load vision weights 'valor-test/no-such-model'")
     assert "--override random_init=true" in lines[0]
+
+
+def test_train_base_offline_fails_fast_with_one_line(shards, tmp_path, cli):
+    with socket.socket() as closed:  # the hub endpoint: a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    start = time.perf_counter()
+    res = cli("train", "--config", "base", "--train-shards", str(shards.train[0].parent), "--out",
+              str(tmp_path / "o"), "--max-steps", "1", "--no-progress", timeout=120,
+              env={"HF_ENDPOINT": endpoint, "HF_HUB_CACHE": str(tmp_path / "cache")})
+    assert res.returncode != 0
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot load"), res.stderr
+    assert "not cached and 127.0.0.1" in lines[0] and "--override random_init=true" in lines[0]
+    assert time.perf_counter() - start < 20  # the hub client alone retried for ~29 s
