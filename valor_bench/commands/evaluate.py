@@ -18,7 +18,7 @@ from valor_bench.commands.common import (
     task_option,
 )
 from valor_bench.report import print_evaluation
-from valor_bench.validate import validate_submission
+from valor_bench.validate import SubmissionNotFound, validate_submission
 
 
 def _dsl_scale(task: str, dsl: bool, scale: float) -> float | None:
@@ -43,7 +43,10 @@ def evaluate(submission: Path, task: str, split: str | None, annotations: Path |
     """Score SUBMISSION (AVC: BLEU/METEOR/ROUGE-L/CIDEr; AVR: R@1/5/10, MdR, MnR both ways)."""
     scale = _dsl_scale(task, dsl, dsl_scale)
     gt = load_gt(split, annotations, available)
-    v = validate_submission(submission, task, gt, {})
+    try:
+        v = validate_submission(submission, task, gt, {})
+    except SubmissionNotFound as e:
+        raise click.BadParameter(str(e), param_hint="SUBMISSION") from None
     if not v.ok:
         fail_validation(v)
     ev = score(v, gt, scale, spice)

@@ -34,7 +34,7 @@ from valor_bench.leaderboard import (
 )
 from valor_bench.metrics import MAIN_METRIC, main_metric_label
 from valor_bench.report import print_evaluation
-from valor_bench.validate import validate_submission
+from valor_bench.validate import SubmissionNotFound, validate_submission
 
 
 @click.command()
@@ -64,7 +64,10 @@ def submit(submission: Path, task: str, split: str | None, annotations: Path | N
         return
     gt = load_gt(split, annotations, available)
     meta_in = {"model_name": model_name, "modality": modality, "external_data": external_data, "url": url}
-    v = validate_submission(submission, task, gt, meta_in)
+    try:
+        v = validate_submission(submission, task, gt, meta_in)
+    except SubmissionNotFound as e:
+        raise click.BadParameter(str(e), param_hint="SUBMISSION") from None
     if not v.ok:
         fail_validation(v)
     name = name or v.metadata.model_name

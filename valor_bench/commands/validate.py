@@ -15,7 +15,7 @@ from valor_bench.commands.common import (
     meta_options,
     task_option,
 )
-from valor_bench.validate import validate_submission
+from valor_bench.validate import SubmissionNotFound, validate_submission
 
 
 @click.command()
@@ -32,7 +32,10 @@ def validate(ctx: click.Context, submission: Path, task: str, split: str | None,
     """Check SUBMISSION against the ground truth: every problem on one line, exit 1 if any."""
     gt = load_gt(split, annotations, available)
     meta = {"model_name": model_name, "modality": modality, "external_data": external_data, "url": url}
-    v = validate_submission(submission, task, gt, meta)
+    try:
+        v = validate_submission(submission, task, gt, meta)
+    except SubmissionNotFound as e:
+        raise click.BadParameter(str(e), param_hint="SUBMISSION") from None
     if as_json:
         click.echo(json.dumps(v.as_json(gt), indent=2, ensure_ascii=False))
     elif v.ok:
