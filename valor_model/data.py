@@ -45,6 +45,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset import tariterators
 from webdataset.shardlists import expand_urls
 
+from valor_data.clip import key_to_clip_id
+
 log = logging.getLogger(__name__)
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -477,8 +479,6 @@ class ValorStream(IterableDataset):
 
 def _clip_id(key: str) -> str:
     try:
-        from valor_data.clip import key_to_clip_id
-
         return key_to_clip_id(key)
     except ValueError:
         return key

@@ -14,7 +14,7 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import AutoConfig, BertConfig, BertForMaskedLM, BertModel
 from transformers.models.bert.modeling_bert import BertPredictionHeadTransform
 
 from valor_model.config import TextCfg
@@ -103,8 +103,6 @@ class TextTower(nn.Module):
 def _load_pretrained_bert(name: str) -> tuple[BertModel, nn.Module, torch.Tensor | None]:
     """BERT encoder, plus the MLM-head transform and bias when the checkpoint has them (bert-base-uncased
     does; sentence encoders such as MiniLM do not, and then the head starts random)."""
-    from transformers import AutoConfig, BertForMaskedLM
-
     config = load_pretrained(AutoConfig, name, "text")
     if getattr(config, "is_decoder", False):
         raise ValueError(f"text weights {name!r} are a decoder checkpoint; an encoder BERT is expected")

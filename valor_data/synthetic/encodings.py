@@ -304,7 +304,7 @@ def _corner(img: np.ndarray) -> str | None:
 
 def read_video_clock(path: str | os.PathLike, every: int = 1) -> VideoClock:
     """Decode every ``every``-th frame of ``path``'s first video stream (as stored: no rotation applied)."""
-    import av
+    import av  # optional extra: data (the encoders need only ffmpeg)
 
     times, seconds, corners = [], [], []
     with av.open(os.fspath(path)) as c:
@@ -335,7 +335,7 @@ class AudioClock:
 
 
 def _decode_mono(path: str | os.PathLike) -> tuple[np.ndarray, int, float]:
-    import av
+    import av  # optional extra: data (the encoders need only ffmpeg)
 
     with av.open(os.fspath(path)) as c:
         start = c.start_time / 1e6 if c.start_time is not None else 0.0
