@@ -240,11 +240,6 @@ def cat_features(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
     return out
 
 
-def slice_features(features: dict[str, torch.Tensor], start: int, end: int) -> dict[str, torch.Tensor]:
-    """Rows [start, end) of every tensor."""
-    return {k: v[start:end] for k, v in features.items()}
-
-
 def _pad_dim1(t: torch.Tensor, length: int) -> torch.Tensor:
     if t.shape[1] == length:
         return t

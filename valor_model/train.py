@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.flop_counter import FlopCounterMode
 
 from valor_data.atomic import atomic_path, atomic_write_text
@@ -303,8 +304,6 @@ class Trainer:
     def _wrap(self, model: nn.Module) -> nn.Module:
         wrapped = model
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
             ids = [self.device.index] if self.device.type == "cuda" else None
             # static graph: the same parameters take part in every step; it handles the towers outside the
             # configured groups (never used) and the temperature, which the model returns as an output
