@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -70,9 +72,6 @@ def test_predict_error_is_one_line(shards, tmp_path):
 @pytest.mark.slow
 def test_cli_subprocesses_train_predict_validate(shards, tmp_path, cli):
     """The real console entry points in fresh processes, then valor-bench validate + evaluate."""
-    import subprocess
-    import sys
-
     out = tmp_path / "run"
     res = cli("train", "--config", "tiny", "--train-shards", str(shards.train[0].parent), "--out", str(out),
               "--batch-size", "4", "--epochs", "1", "--num-workers", "2", "--no-progress")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import replace
+
+import numpy as np
 
 from valor_data.synthetic.av_task import (
     AUDIO_COMBOS,
@@ -57,8 +60,6 @@ def test_render_shard_layout_video_only_plus_flac(tmp_path):
 
 
 def _frame_at(path, side: int, second: float):
-    import numpy as np
-
     raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", str(second), "-i", str(path), "-frames:v", "1",
                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
     return np.frombuffer(raw, dtype=np.uint8).reshape(side, side, 3).astype(int)
@@ -67,8 +68,6 @@ def _frame_at(path, side: int, second: float):
 def _red_channel_at_1s(tmp_path, shape: str, motion: str, side: int = 96):
     """Render a red ``shape`` moving ``motion`` across the middle of a dark grey frame; the red channel of
     its frame at 1 s."""
-    from dataclasses import replace
-
     _, test = plan(0, 1, seed=0)
     spec = replace(test[0], colour="red", shape=shape, motion=motion, background=32, cross=0.5)
     path = render_clip(spec, tmp_path / f"{shape}-{motion}.mp4", side=side, fps=10, duration=2.0)
