@@ -57,7 +57,9 @@ def hub_unreachable() -> str | None:
         return "HF_HUB_OFFLINE is set"
     url = urlsplit(hub_constants.ENDPOINT)
     proxy = getproxies().get(url.scheme)
-    target = urlsplit(proxy if "://" in proxy else f"http://{proxy}") if proxy and not proxy_bypass(url.hostname) else url
+    target = url
+    if proxy and not proxy_bypass(url.hostname):
+        target = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
         socket.create_connection((target.hostname, port), timeout=HUB_CONNECT_TIMEOUT_S).close()
