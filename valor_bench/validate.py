@@ -188,16 +188,23 @@ def validate_avr_ranking(sub: AvrRankingSubmission, gt: GroundTruth) -> list[Pro
     return problems
 
 
+class SubmissionNotFound(FileNotFoundError):
+    """The submission file does not exist: nothing to validate (a wrong path, not a bad submission)."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"{path}: no such submission file")
+
+
 def validate_submission(path: str | Path, task: str, gt: GroundTruth,
                         meta_overrides: dict[str, str | None] | None = None) -> Validation:
-    """Read and check ``path`` as a ``task`` submission; never raises for a bad submission."""
+    """Read and check ``path`` as a ``task`` submission; never raises for a bad submission, only
+    :class:`SubmissionNotFound` when there is no file to check."""
     path = Path(path)
+    if not path.is_file():
+        raise SubmissionNotFound(path)
     result = Validation(task, path)
     result.metadata, meta_problems = read_metadata(path, meta_overrides)
     result.problems += [Problem("metadata", m) for m in meta_problems]
-    if not path.is_file():
-        result.problems.append(Problem("format", f"{path}: no such file"))
-        return result
     try:
         if task == "avc":
             sub = read_avc(path)

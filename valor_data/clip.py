@@ -121,10 +121,6 @@ def _split3(text: str, what: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def clip_id_to_key(clip_id: str) -> str:
-    return ClipRef.from_clip_id(clip_id).key
-
-
 def key_to_clip_id(key: str) -> str:
     return ClipRef.from_key(key).clip_id
 

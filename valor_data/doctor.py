@@ -28,10 +28,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from http.cookiejar import LoadError, MozillaCookieJar
 from pathlib import Path
 
 from valor_data.fetch.jsruntime import preferred_runtime, ytdlp_info
-from valor_data.fetch.sources import SOURCES
+from valor_data.fetch.sources import SOURCES, index_video_dir
 
 # yt-dlp release since which YouTube needs a JavaScript runtime plus yt-dlp-ejs.
 YTDLP_JS_SINCE = (2025, 11, 12)
@@ -148,7 +149,7 @@ def check_ffmpeg(opts: DoctorOptions) -> list[Check]:
 
 def _pyav_decoders() -> set[str]:
     try:
-        import av
+        import av  # optional extra: data (doctor reports it missing)
     except ImportError:
         return set()
     found = set()
@@ -178,7 +179,7 @@ def check_ytdlp(opts: DoctorOptions) -> list[Check]:
     youtube = opts.source == "youtube"
     needs = opts.source in ("youtube", "mirror")
     try:
-        from yt_dlp.version import __version__ as version
+        from yt_dlp.version import __version__ as version  # optional extra: data (doctor reports it missing)
     except ImportError:
         return [Check("yt-dlp", False, "not installed: pip install 'yt-dlp[default,deno]'", required=needs)]
     released = _version_date(version)
@@ -243,10 +244,8 @@ def check_cookies(opts: DoctorOptions) -> list[Check]:
     path = Path(opts.cookies)
     if not path.is_file() or not os.access(path, os.R_OK):
         return [Check("cookies", False, f"{path}: not a readable file", required=required)]
-    from http.cookiejar import LoadError, MozillaCookieJar
-
     try:  # the very reader yt-dlp will use
-        from yt_dlp.cookies import YoutubeDLCookieJar as Jar
+        from yt_dlp.cookies import YoutubeDLCookieJar as Jar  # optional extra: data
     except ImportError:
         Jar = MozillaCookieJar
 
@@ -314,8 +313,6 @@ def check_video_dir(opts: DoctorOptions) -> list[Check]:
         return []
     if not opts.video_dir:
         return [Check("video dir", False, "--source local needs --video-dir DIR", required=True)]
-    from valor_data.fetch.sources import index_video_dir
-
     try:
         n = len(index_video_dir(opts.video_dir))
     except OSError as e:

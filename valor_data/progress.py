@@ -20,6 +20,8 @@ import threading
 import time
 from typing import IO, Any
 
+from tqdm import tqdm
+
 DEFAULT_INTERVAL_S = 30.0
 INTERVAL_ENV = "VALOR_PROGRESS_INTERVAL"
 
@@ -157,7 +159,5 @@ def progress_bar(total: int | None = None, desc: str = "", unit: str = "it", *, 
     if disable:
         return _Silent()
     if is_terminal(file):
-        from tqdm import tqdm
-
         return tqdm(total=total, desc=desc, unit=unit, initial=initial, file=file, dynamic_ncols=True, leave=leave)
     return LogProgress(total=total, desc=desc, unit=unit, initial=initial, file=file)

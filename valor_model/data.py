@@ -14,7 +14,7 @@ Why it is built this way:
   buffer *without decoding* and skips the samples it had already consumed, and workers are rotated so that
   the DataLoader's round-robin continues with the role that would have produced the next batch. The next
   batch is then bit-identical to the one an uninterrupted run would have seen (same world size and
-  ``--num-workers`` required; `position_compatible` checks it).
+  ``--num-workers`` required; the trainer checks it on resume).
 * **Split by node and worker.** With at least ``world x workers`` shards, each role reads its own shards;
   with fewer, every role reads all shards and keeps every ``world x workers``-th sample, so small shard sets
   still work under DDP.
@@ -44,6 +44,9 @@ from av.video.reformatter import VideoReformatter
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset import tariterators
 from webdataset.shardlists import expand_urls
+
+from valor_data.clip import key_to_clip_id
+from valor_model.fbank import fbank_slices
 
 log = logging.getLogger(__name__)
 
@@ -426,8 +429,6 @@ class ValorStream(IterableDataset):
             out["frames"] = normalize_frames(decode_frames(raw["mp4"], cfg.num_frames, cfg.image_size,
                                                            cfg.train, rng))
         if cfg.need_audio:
-            from valor_model.fbank import fbank_slices
-
             gen = torch.Generator().manual_seed(rng.getrandbits(62)) if cfg.train else None
             try:
                 out["fbank"] = fbank_slices(torch.from_numpy(wave), cfg.audio_slices, cfg.slice_frames,
@@ -477,8 +478,6 @@ class ValorStream(IterableDataset):
 
 def _clip_id(key: str) -> str:
     try:
-        from valor_data.clip import key_to_clip_id
-
         return key_to_clip_id(key)
     except ValueError:
         return key
@@ -523,9 +522,6 @@ class ValorLoader:
         else:
             self.position = Position(epoch, 0, {}, 0, self.stream.world_size, self.num_workers)
         self.stream.position = self.position.copy()
-
-    def position_compatible(self, pos: Position) -> bool:
-        return pos.world_size == self.stream.world_size and pos.num_workers == self.num_workers
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

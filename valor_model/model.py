@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import DynamicCache, EncoderDecoderCache
 
 from valor_model.audio import AudioTower
 from valor_model.config import ValorConfig
@@ -193,8 +194,6 @@ class _CachedStep:
     cached plus the trailing [MASK], then drops the [MASK]'s keys/values (it is replaced next step)."""
 
     def __init__(self, model: ValorModel, cond: torch.Tensor, cond_mask: torch.Tensor):
-        from transformers import DynamicCache, EncoderDecoderCache
-
         self.model, self.cond, self.cond_mask = model, cond, cond_mask
         config = model.text.decoder.config
         self.cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
@@ -239,11 +238,6 @@ def cat_features(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
             tensors = [_pad_dim1(t, length) for t in tensors]
         out[key] = torch.cat(tensors, dim=0)
     return out
-
-
-def slice_features(features: dict[str, torch.Tensor], start: int, end: int) -> dict[str, torch.Tensor]:
-    """Rows [start, end) of every tensor."""
-    return {k: v[start:end] for k, v in features.items()}
 
 
 def _pad_dim1(t: torch.Tensor, length: int) -> torch.Tensor:

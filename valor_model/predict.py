@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from webdataset import tariterators
 
+from valor_bench.coverage import write_availability
 from valor_data.progress import progress_bar
 from valor_model.data import (
     BadSample,
@@ -40,6 +41,9 @@ from valor_model.data import (
     tokenize_captions,
 )
 from valor_model.distributed import resolve_device
+from valor_model.factory import create_model, get_tokenizer
+from valor_model.model import cat_features
+from valor_model.train import load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +93,6 @@ class PredictOptions:
 
 def load_model(checkpoint: str | Path, device: torch.device):
     """The model of a training checkpoint (file or run directory), in eval mode on ``device``."""
-    from valor_model.factory import create_model
-    from valor_model.train import load_checkpoint
-
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
     model = create_model(ckpt["model_config"], random_init=True)  # weights come from the checkpoint
     model.load_state_dict(ckpt["model"])
@@ -135,8 +136,6 @@ class Predictor:
             self.model, ckpt = load_model(opts.checkpoint, self.device)
         except (FileNotFoundError, ValueError) as exc:
             raise PredictError(f"--checkpoint: {exc}") from None
-        from valor_model.factory import get_tokenizer
-
         self.cfg = self.model.cfg
         self.tokenizer = get_tokenizer(self.cfg)
         self.step = ckpt.get("step")
@@ -182,8 +181,6 @@ class Predictor:
 
     @torch.no_grad()
     def avr(self) -> dict[str, Any]:
-        from valor_model.model import cat_features
-
         media_parts, clip_ids, texts, text_ids = [], [], [], []
         for batch in self._batches("encode gallery"):
             media_parts.append({k: (v.float() if v.is_floating_point() else v).cpu() for k, v in self._media(batch).items()})
@@ -249,8 +246,6 @@ class Predictor:
 
     def _write_availability(self, clip_ids: list[str]) -> dict[str, Any]:
         """The list of the clips this submission covers, to pass to valor-bench's ``--available``."""
-        from valor_bench.coverage import write_availability
-
         skipped = {k: v for k, v in self.counters.items() if k != "ok" and v}
         header = {"source": f"valor-model predict --task {self.opts.task} --shards {self.opts.shards}",
                   "skipped": (", ".join(f"{k} {v}" for k, v in skipped.items()) or "none")

@@ -14,7 +14,7 @@ import logging
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import AutoConfig, BertConfig, BertForMaskedLM, BertModel
 from transformers.models.bert.modeling_bert import BertPredictionHeadTransform
 
 from valor_model.config import TextCfg
@@ -36,17 +36,14 @@ def bert_config(cfg: TextCfg) -> BertConfig:
     )
 
 
-def tie_decoder(encoder: BertModel, decoder: BertModel) -> list[str]:
-    """Make every decoder parameter outside cross-attention the encoder's own tensor; return tied names."""
+def tie_decoder(encoder: BertModel, decoder: BertModel) -> None:
+    """Make every decoder parameter outside cross-attention the encoder's own tensor."""
     enc_params = dict(encoder.named_parameters())
-    tied = []
     for name, _ in list(decoder.named_parameters()):
         if "crossattention" in name:
             continue
         module_path, _, leaf = name.rpartition(".")
         setattr(decoder.get_submodule(module_path), leaf, enc_params[name])
-        tied.append(name)
-    return tied
 
 
 class TextTower(nn.Module):
@@ -66,7 +63,7 @@ class TextTower(nn.Module):
         dec_cfg.add_cross_attention = True
         dec_cfg.use_cache = False
         self.decoder = BertModel(dec_cfg, add_pooling_layer=False)
-        self.tied_names = tie_decoder(self.encoder, self.decoder)
+        tie_decoder(self.encoder, self.decoder)
         self.head_bias = nn.Parameter(torch.zeros(cfg.vocab_size) if head_bias is None else head_bias)
         self.width = self.encoder.config.hidden_size
 
@@ -103,8 +100,6 @@ class TextTower(nn.Module):
 def _load_pretrained_bert(name: str) -> tuple[BertModel, nn.Module, torch.Tensor | None]:
     """BERT encoder, plus the MLM-head transform and bias when the checkpoint has them (bert-base-uncased
     does; sentence encoders such as MiniLM do not, and then the head starts random)."""
-    from transformers import AutoConfig, BertForMaskedLM
-
     config = load_pretrained(AutoConfig, name, "text")
     if getattr(config, "is_decoder", False):
         raise ValueError(f"text weights {name!r} are a decoder checkpoint; an encoder BERT is expected")

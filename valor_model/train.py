@@ -26,11 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.flop_counter import FlopCounterMode
 
 from valor_data.atomic import atomic_path, atomic_write_text
 from valor_data.progress import progress_bar
 from valor_model import distributed as vdist
 from valor_model.data import Position, ValorLoader, count_samples, expand_shards, stream_config_for
+from valor_model.factory import create_model, get_tokenizer
+from valor_model.losses import ValorLoss
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +189,6 @@ def measure_flops_per_sample(model: nn.Module, loss_fn: nn.Module, batch: dict[s
     """Model FLOPs of one training step (forward + backward) per sample, counted by torch's
     FlopCounterMode on a real batch (matmuls, convolutions, attention). RNG and gradients are left as
     they were."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     devices = [batch["input_ids"].device] if batch["input_ids"].is_cuda else []
     with torch.random.fork_rng(devices=devices):
         counter = FlopCounterMode(display=False)
@@ -226,9 +228,6 @@ class Trainer:
     """One training run; ``fit()`` returns the final summary (also the last line of metrics.jsonl)."""
 
     def __init__(self, opts: TrainOptions, dist: vdist.DistInfo | None = None):
-        from valor_model.factory import create_model, get_tokenizer
-        from valor_model.losses import ValorLoss
-
         self.opts = opts
         self.dist = dist or vdist.DistInfo()
         self.out = Path(opts.out)
@@ -305,8 +304,6 @@ class Trainer:
     def _wrap(self, model: nn.Module) -> nn.Module:
         wrapped = model
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
-
             ids = [self.device.index] if self.device.type == "cuda" else None
             # static graph: the same parameters take part in every step; it handles the towers outside the
             # configured groups (never used) and the temperature, which the model returns as an output

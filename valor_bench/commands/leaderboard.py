@@ -47,6 +47,9 @@ def leaderboard(task: str | None, split: str, fmt: str, view: str, db: Path | No
     if not task and not add_reference:
         raise click.UsageError("give --task avr|avc (or --add-reference)")
     db = db or default_db_path()
+    if not add_reference and not db.is_file():  # showing reads the file; only --add-reference may create it
+        raise click.BadParameter(f"{db}: no such leaderboard file (valor-bench submit or leaderboard "
+                                 "--add-reference creates one)", param_hint="--db")
     try:
         conn = connect(db)
     except LeaderboardError as e:

@@ -89,6 +89,12 @@ PRESETS: dict[str, AcdPreset] = {
         "every",
         "As 'paper', and a concept also matches the plural of its last word ('dogs', 'barks').",
     ),
+    "inflected": AcdPreset(
+        ConceptOptions(split="commas+parens", connectives=True, plurals=True, verb_forms=True, punct="space"),
+        "every",
+        "As 'plurals', and the -ing/-ed forms of the last word match too ('barking', 'barked', 'humming'). "
+        "Counts what a reader calls the concept; the paper's whole-word figures are lower.",
+    ),
     "once": AcdPreset(_PAPER, "once", "As 'paper', each concept counted at most once per caption."),
     "longest": AcdPreset(
         _PAPER, "longest", "As 'paper', leftmost-longest matches without overlap ('bird song' counts once)."

@@ -23,7 +23,11 @@ the paper's wording:
 * ``connectives``: a piece that starts with "and"/"or" loses it ("Dishes, pots, and pans" → pans) and
   the "etc." of "Bee, wasp, etc." is dropped (it is no concept).
 * ``plurals``: a concept also matches the regular English plural of its last word ("dog" → "dogs",
-  "bus" → "buses", "fly" → "flies", "mouse" → "mice"); the match counts as the concept.
+  "bus" → "buses", "fly" → "flies", "mouse" → "mice"); the match counts as the concept. The same
+  ending makes the third person of a verb ("beep" → "beeps").
+* ``verb_forms``: a concept also matches the -ing and -ed forms of its last word ("bark" → "barking",
+  "barked"; "whistle" → "whistling"; "hum" → "humming"; "cry" → "cried"). Regular English rules only:
+  a one-syllable word ending consonant-vowel-consonant doubles its last letter.
 * ``abstract`` / ``blacklisted``: keep (default) or drop the classes the ontology marks abstract (23, e.g.
   "Human sounds") or blacklisted (67, e.g. "Song"); the paper uses all 632.
 """
@@ -68,6 +72,7 @@ class ConceptOptions:
     split: SplitMode = "commas+parens"
     connectives: bool = False
     plurals: bool = False
+    verb_forms: bool = False
     abstract: bool = True
     blacklisted: bool = True
     punct: PunctMode = "delete"
@@ -121,6 +126,46 @@ def plural(phrase: str) -> str:
     return f"{head} {form}" if head else form
 
 
+def _doubles_last(word: str) -> bool:
+    """One syllable ending consonant-vowel-consonant ("hum", "tap", not "roar", "bark", "box"): the last
+    letter doubles before -ing/-ed."""
+    vowels = "aeiou"
+    return (len(word) >= 3 and word[-1] not in vowels + "wxy" and word[-2] in vowels
+            and word[-3] not in vowels and len(re.findall(r"[aeiouy]+", word)) == 1)
+
+
+def present_participle(word: str) -> str:
+    """The regular -ing form: "bark" → "barking", "whistle" → "whistling", "hum" → "humming"."""
+    if word.endswith("ie"):
+        return word[:-2] + "ying"
+    if word.endswith("e") and not word.endswith(("ee", "oe", "ye")) and len(word) > 2:
+        return word[:-1] + "ing"
+    return word + (word[-1] if _doubles_last(word) else "") + "ing"
+
+
+def past_tense(word: str) -> str:
+    """The regular -ed form: "bark" → "barked", "whistle" → "whistled", "cry" → "cried", "tap" → "tapped"."""
+    if word.endswith("e"):
+        return word + "d"
+    if len(word) > 1 and word.endswith("y") and word[-2] not in "aeiou":
+        return word[:-1] + "ied"
+    return word + (word[-1] if _doubles_last(word) else "") + "ed"
+
+
+def inflected_forms(concepts: Iterable[str], options: ConceptOptions) -> dict[str, str]:
+    """Surface form → concept: each concept itself, then the inflections ``options`` turn on (of the last
+    word). A form that is itself a concept stays that concept."""
+    forms = {c: c for c in concepts}
+    for c in list(forms):
+        head, _, last = c.rpartition(" ")
+        extra = [plural(c)] if options.plurals else []
+        if options.verb_forms and not last.endswith("ing"):
+            extra += [f"{head} {f}" if head else f for f in (present_participle(last), past_tense(last))]
+        for form in extra:
+            forms.setdefault(form, c)
+    return forms
+
+
 def _clean(piece: str, connectives: bool) -> str:
     if connectives:
         for word in _CONNECTIVES:
@@ -149,10 +194,7 @@ def derive_concepts(options: ConceptOptions | None = None, ontology: Ontology | 
             if cls.mid not in mids[piece]:
                 mids[piece].append(cls.mid)
     concepts = tuple(mids)
-    forms = {c: c for c in concepts}
-    if options.plurals:
-        for c in concepts:
-            forms.setdefault(plural(c), c)  # a plural that is itself a concept stays that concept
+    forms = inflected_forms(concepts, options)
     return ConceptSet(concepts, {c: tuple(m) for c, m in mids.items()}, pieces, forms, options)
 
 
@@ -183,8 +225,4 @@ def concepts_from_file(path: str | os.PathLike, options: ConceptOptions | None =
     concepts = tuple(dict.fromkeys(c for c in (normalize(r, options.punct) for r in raw) if c))
     if not concepts:
         raise ValueError(f"--concepts {path}: no concept in it (one per line; '#' starts a comment)")
-    forms = {c: c for c in concepts}
-    if options.plurals:
-        for c in concepts:
-            forms.setdefault(plural(c), c)
-    return ConceptSet(concepts, {c: () for c in concepts}, len(raw), forms, options)
+    return ConceptSet(concepts, {c: () for c in concepts}, len(raw), inflected_forms(concepts, options), options)

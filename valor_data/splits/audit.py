@@ -13,6 +13,8 @@ What the audit reports, by rule (nothing here knows particular clip ids):
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -21,7 +23,9 @@ from pathlib import Path
 
 from valor_data.clip import ClipRef
 from valor_data.inputs import BadRow, read_audioset_csv, read_clips
-from valor_data.splits.stratify import check_disjoint, label_distance
+from valor_data.ontology import load_ontology
+from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
+from valor_data.splits.stratify import check_disjoint, label_distance, write_split
 
 _SPLIT_NAME = re.compile(r"^(?:desc_)?(?P<name>[A-Za-z0-9]+)(?:_ids)?$")
 
@@ -167,11 +171,6 @@ def audit_files(files: Sequence[str | Path] = (), out: str | Path | None = None,
     """``valor-data split --from-annotations``: load an existing split (default: the shipped VALOR-32K
     annotations), join AudioSet labels (default: the shipped segment lists), audit it, and write the id
     lists, ``labels.csv`` and ``audit.json`` to ``out`` when given. Returns the report."""
-    import json
-
-    from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
-    from valor_data.splits.stratify import write_split
-
     files = files or tuple(valor32k_annotation_path(s) for s in VALOR32K_SPLITS)
     loaded = load_splits(files, segment_index(segment_files or audioset_segments_paths()))
     report = audit(loaded)
@@ -186,10 +185,6 @@ def audit_files(files: Sequence[str | Path] = (), out: str | Path | None = None,
 
 def write_labels(path: Path, loaded: LoadedSplits) -> None:
     """One row per clip: split, clip id, its AudioSet segment list, label mids and names."""
-    import csv
-
-    from valor_data.ontology import load_ontology
-
     onto = load_ontology()
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from valor_data.clip import OK, ClipRef
 from valor_data.inputs import InputSet, read_inputs, read_valor_json
 from valor_data.splits.stratify import (
@@ -39,8 +41,6 @@ def rows_read(inputs: InputSet) -> str:
 
 def ok_clip_ids(manifest: str | Path) -> set[str]:
     """Clip ids whose status is ok in a fetch ``manifest.parquet``."""
-    import pyarrow.parquet as pq
-
     try:
         table = pq.read_table(manifest, columns=["clip_id", "status"])
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad parquet / missing column
@@ -93,11 +93,13 @@ def make_split(
         kept = [c for c in clips if c.key in captions]
         excluded["no caption"] = len(clips) - len(kept)
         clips = kept
+    dropped = "".join(f", {n:,} {k}" for k, n in excluded.items())
+    if not clips:
+        raise SplitError(f"no usable clip to split ({rows_read(inputs)}{dropped})")
     try:
         wanted = (target_sizes(len(clips), fractions=fractions) if fractions
                   else target_sizes(len(clips), sizes=sizes or list(VALOR32K_SIZES)))
     except ValueError as e:
-        dropped = "".join(f", {n:,} {k}" for k, n in excluded.items())
         raise SplitError(f"{e} ({rows_read(inputs)}{dropped})") from None
     result = stratified_split(clips, wanted, seed=seed, progress=progress)
     leaks = check_disjoint(result.splits)

@@ -2,7 +2,9 @@
 Fig. 4 plus CSV/markdown tables), caption-length histogram and ACD per split.
 
 Label shares are the percentage of a split's clips that carry the label (AudioSet is multi-label, so
-shares do not sum to 100). Figures use matplotlib's Agg backend (no display needed).
+shares do not sum to 100). Figures use matplotlib's Agg backend (no display needed). The output folder
+holds exactly one run's files: the files of an earlier run (:data:`OUTPUTS`) are removed first, so a
+figure this run does not draw (no captions: no length histogram) cannot be mistaken for one it drew.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
+from valor_data.captions.acd import PRESETS, matcher_for
 from valor_data.captions.textnorm import words
 from valor_data.clip import ClipRef
 from valor_data.ontology import Ontology, load_ontology
+from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
+from valor_data.splits.audit import load_splits, segment_index
+
+OUTPUTS = ("label_distribution.csv", "label_distribution.md", "label_distribution.png", "caption_length.png",
+           "stats.json")
 
 
 @dataclass
@@ -74,15 +82,21 @@ def write_label_tables(rows: Sequence[LabelRow], splits: Sequence[str], out_dir:
     return [csv_path, md_path]
 
 
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, which draws without a display."""
+    import matplotlib  # optional extra: data; slow to import, so only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # optional extra: data (after the backend is chosen)
+
+    return plt
+
+
 def plot_label_distribution(
     rows: Sequence[LabelRow], splits: Sequence[str], path: Path, top: int = 30
 ) -> Path:
     """Grouped horizontal bars: share of each split's clips for the ``top`` most frequent labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = list(rows[:top])
     fig, ax = plt.subplots(figsize=(9, 0.13 * max(len(rows), 1) * max(len(splits), 1) + 1.4))
     y = np.arange(len(rows))
@@ -113,11 +127,7 @@ def caption_lengths(splits: Mapping[str, Sequence[ClipRef]], punct: str = "space
 
 def plot_caption_lengths(lengths: Mapping[str, np.ndarray], path: Path) -> Path:
     """Overlaid step histograms (share of captions per length in words), one per split."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     longest = max((int(v.max()) for v in lengths.values() if len(v)), default=1)
     bins = np.arange(0, min(longest, 80) + 2) - 0.5
@@ -147,10 +157,6 @@ def split_stats(files: Sequence[str | Path], out: str | Path, segment_files: Seq
     """``valor-data stats``: per split of ``files`` (default: the shipped VALOR-32K annotations) the label
     distribution (figure + tables), the caption-length histogram and ACD; writes them and ``stats.json``
     to ``out`` and returns that summary (``written`` lists every file)."""
-    from valor_data.captions.acd import PRESETS, matcher_for
-    from valor_data.resources import VALOR32K_SPLITS, audioset_segments_paths, valor32k_annotation_path
-    from valor_data.splits.audit import load_splits, segment_index
-
     if top < 1:
         raise ValueError(f"--top must be >= 1, got {top}")
     files = tuple(files) or tuple(valor32k_annotation_path(s) for s in VALOR32K_SPLITS)
@@ -159,6 +165,8 @@ def split_stats(files: Sequence[str | Path], out: str | Path, segment_files: Seq
     names = list(splits)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:  # an earlier run's files: this run writes its own or none
+        (out / name).unlink(missing_ok=True)
     rows = label_table(splits)
     written = write_label_tables(rows, names, out)
     written.append(plot_label_distribution(rows, names, out / "label_distribution.png", top))

@@ -4,7 +4,9 @@ It is the sanity check that a model really uses both modalities (the VALOR paper
 Each clip shows a coloured shape moving over a plain background, a fading trail behind it so that a
 single frame shows the direction (colour x shape x motion = 48 visual combinations), while a tone sounds
 (pitch x rhythm = 15 audio combinations); the caption names both, e.g.
-"a red square moves left while a low tone beeps fast". The test set holds clips with *distinct*
+"a red square moves left while a low beep repeats fast". The sound is named by its AudioSet concept
+word as it stands ("beep", "hum"), so the captions' audio concept density (ACD, whole words as in the
+paper) is that of real captions, not 0. The test set holds clips with *distinct*
 (visual, audio) combinations, so a text query has exactly one right clip: from the video alone a model
 can only tell apart clips with different visual factors: among the test clips sharing a visual
 combination it picks one at random, so even a perfect video-only model expects text-to-video R@1 =
@@ -40,9 +42,9 @@ SHAPES = ("square", "cross")
 MOTIONS = ("left", "right", "up", "down")
 PITCHES: dict[str, float] = {"deep": 160.0, "low": 300.0, "middle": 560.0, "high": 1050.0, "shrill": 2000.0}
 RHYTHMS: dict[str, tuple[str, float]] = {  # name -> (caption phrase, beeps per second; 0 = continuous)
-    "slow": ("beeps slowly", 1.5),
-    "fast": ("beeps fast", 5.0),
-    "steady": ("hums steadily", 0.0),
+    "slow": ("beep repeats slowly", 1.5),
+    "fast": ("beep repeats fast", 5.0),
+    "steady": ("hum sounds steadily", 0.0),
 }
 VISUAL_COMBOS = [(c, s, m) for c in COLOURS for s in SHAPES for m in MOTIONS]
 AUDIO_COMBOS = [(p, r) for p in PITCHES for r in RHYTHMS]
@@ -85,7 +87,7 @@ class AVClipSpec:
 
 
 def caption_for(colour: str, shape: str, motion: str, pitch: str, rhythm: str) -> str:
-    return f"a {colour} {shape} moves {motion} while a {pitch} tone {RHYTHMS[rhythm][0]}"
+    return f"a {colour} {shape} moves {motion} while a {pitch} {RHYTHMS[rhythm][0]}"
 
 
 def _spec(ytid: str, visual: tuple[str, str, str], audio: tuple[str, str], rng: random.Random) -> AVClipSpec:

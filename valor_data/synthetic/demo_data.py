@@ -108,7 +108,7 @@ def build(out: str | os.PathLike, n_clips: int = 120, seed: int = 0, workers: in
         rows.append((clip.ytid, f"{clip.start:.3f}", f"{clip.end:.3f}", SINE_WAVE))
         expected[clip.clip_id] = status
     rows.append((throttled.ytid, f"{throttled.start:.3f}", f"{throttled.end:.3f}", SINE_WAVE))
-    captions.append({"video_id": throttled.clip_id, "desc": "a test pattern scrolls while a tone sounds"})
+    captions.append({"video_id": throttled.clip_id, "desc": "a test pattern scrolls while a sine wave sounds"})
     expected[throttled.clip_id] = "ok"
     rows.append((*INVALID_ROW, SINE_WAVE))
 

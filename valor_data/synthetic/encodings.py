@@ -6,7 +6,7 @@ where each second starts in it:
 
 * video: the whole picture is :func:`clock_colour` ``(k)``, except a white square in the top-left corner
   *as a player shows the picture* (after display rotation and pixel aspect), so orientation can be read;
-* audio: a tone of :func:`clock_frequency` ``(k)`` Hz during the first 0.8 s of each second, then 0.2 s of
+* audio: a tone of ``F0_HZ + DF_HZ * k`` Hz during the first 0.8 s of each second, then 0.2 s of
   silence, so the onset of each tone marks the start of a second to a few milliseconds.
 
 :data:`ENCODINGS` lists the variants (codecs, containers, rates, sizes, pixel aspect, rotation, late
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,11 +40,6 @@ def clock_colour(k: int) -> tuple[int, int, int]:
     """The RGB colour of second ``k``: 64 colours of a 4-level cube, consecutive seconds far apart."""
     p = (k % MAX_SECONDS) * 23 % MAX_SECONDS  # 23 is prime to 64: a permutation that scatters neighbours
     return _LEVELS[p // 16], _LEVELS[p // 4 % 4], _LEVELS[p % 4]
-
-
-def clock_frequency(k: int) -> float:
-    """The tone (Hz) of second ``k``."""
-    return F0_HZ + DF_HZ * (k % MAX_SECONDS)
 
 
 _PALETTE = np.array([clock_colour(k) for k in range(MAX_SECONDS)], dtype=np.float64)
@@ -79,7 +74,6 @@ class Encoding:
     out_args: tuple[str, ...] = ()
     layout_kind: str = "file"  # "file", "dash" (video + audio files and an MPD), "hls" (playlist + segments)
     slow: bool = False  # costly to encode: only in the full (slow) test matrix
-    tags: tuple[str, ...] = field(default=())
 
     @property
     def stored_size(self) -> tuple[int, int]:
@@ -304,7 +298,7 @@ def _corner(img: np.ndarray) -> str | None:
 
 def read_video_clock(path: str | os.PathLike, every: int = 1) -> VideoClock:
     """Decode every ``every``-th frame of ``path``'s first video stream (as stored: no rotation applied)."""
-    import av
+    import av  # optional extra: data (the encoders need only ffmpeg)
 
     times, seconds, corners = [], [], []
     with av.open(os.fspath(path)) as c:
@@ -335,7 +329,7 @@ class AudioClock:
 
 
 def _decode_mono(path: str | os.PathLike) -> tuple[np.ndarray, int, float]:
-    import av
+    import av  # optional extra: data (the encoders need only ffmpeg)
 
     with av.open(os.fspath(path)) as c:
         start = c.start_time / 1e6 if c.start_time is not None else 0.0

@@ -144,5 +144,5 @@ def test_split_of_only_malformed_rows_says_what_was_read_first(tmp_path):
     res = run("split", str(csv), "--out", str(tmp_path / "d"), ok=False)
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"warning: {csv}:1: invalid YouTube id 'badrow'" in res.output
-    assert (f"sizes ask for 32000 clips but only 0 candidates are available (read 2 rows: 0 clips, "
+    assert (f"no usable clip to split (read 2 rows: 0 clips, "
             f"2 malformed (first: {csv}:1: invalid YouTube id 'badrow'") in res.output

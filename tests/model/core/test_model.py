@@ -83,7 +83,7 @@ def test_a_few_steps_on_one_batch_lower_the_loss(batch_factory):
     torch.manual_seed(0)
     model = create_model("tiny", text={"dropout": 0.0})
     model.train()
-    batch = batch_factory(model, captions=["a red square moves left", "a low tone beeps fast"], seed=1)
+    batch = batch_factory(model, captions=["a red square moves left", "a low beep repeats fast"], seed=1)
     loss_fn = ValorLoss(model.cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01)
     losses = []

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import ASTConfig, ASTModel, CLIPVisionConfig, CLIPVisionModel
+from transformers import ASTConfig, ASTModel, BertConfig, BertForMaskedLM, CLIPVisionConfig, CLIPVisionModel
 
+from valor_model import hub
 from valor_model.audio import interpolate_positions, patch_grid
-from valor_model.factory import create_model
+from valor_model.factory import create_model, get_tokenizer
 
 
 def test_vision_weights_from_a_local_checkpoint(tmp_path):
@@ -61,18 +65,13 @@ def test_interpolation_is_identity_on_the_same_grid():
 
 
 def test_unloadable_weights_are_one_clear_error(tmp_path):
-    from valor_model.hub import WeightsUnavailable
-
-    with pytest.raises(WeightsUnavailable, match=r"cannot load vision weights .*random_init=True"):
+    with pytest.raises(hub.WeightsUnavailable, match=r"cannot load vision weights .*random_init=True"):
         create_model("tiny", vision_weights=str(tmp_path))  # an empty directory: no config.json
 
 
 def test_base_tokenizer_is_served_offline_by_the_identical_packaged_vocab():
-    from valor_model.factory import get_tokenizer
-    from valor_model.hub import minilm_dir, tokenizer_source
-
-    assert tokenizer_source("bert-base-uncased") == str(minilm_dir())
-    assert tokenizer_source("bert-base-cased") == "bert-base-cased"  # anything else goes to the hub
+    assert hub.tokenizer_source("bert-base-uncased") == str(hub.minilm_dir())
+    assert hub.tokenizer_source("bert-base-cased") == "bert-base-cased"  # anything else goes to the hub
     tok = get_tokenizer("base")
     ids = tok("A Dog barks.", padding="max_length", truncation=True)["input_ids"]
     assert len(ids) == 40 and ids[:3] == [101, 1037, 3899]  # [CLS] a dog (uncased)
@@ -80,8 +79,6 @@ def test_base_tokenizer_is_served_offline_by_the_identical_packaged_vocab():
 
 
 def test_bert_mlm_checkpoint_brings_its_head(tmp_path):
-    from transformers import BertConfig, BertForMaskedLM
-
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=64)
     torch.manual_seed(0)
@@ -97,3 +94,52 @@ def test_bert_mlm_checkpoint_brings_its_head(tmp_path):
     hidden = torch.randn(2, 5, 32)
     with torch.no_grad():
         torch.testing.assert_close(text.lm_logits(hidden), source.cls(hidden))  # same MLM head
+
+
+class _Recorder:
+    """A stand-in for a transformers class: records each from_pretrained call; the local-only one fails
+    (nothing cached), the hub one returns the source."""
+
+    calls: list[dict] = []
+
+    @classmethod
+    def from_pretrained(cls, source, **kwargs):
+        cls.calls.append(kwargs)
+        if kwargs.get("local_files_only"):
+            raise OSError(f"{source} is not in the cache")
+        return source
+
+
+def test_an_unreachable_hub_fails_at_once_without_trying_to_download(monkeypatch):
+    with socket.socket() as closed:  # a port nobody listens on: the connect is refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(hub.hub_constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(_Recorder, "calls", [])
+    start = time.perf_counter()
+    with pytest.raises(hub.WeightsUnavailable, match=rf"text weights 'org/model': not cached and 127.0.0.1:{port} is"):
+        hub.load_pretrained(_Recorder, "org/model", "text")
+    assert time.perf_counter() - start < 2
+    assert _Recorder.calls == [{"local_files_only": True}]  # never the retrying download
+
+
+def test_hub_offline_mode_fails_without_a_connect(monkeypatch):
+    monkeypatch.setattr(hub.hub_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub.socket, "create_connection", pytest.fail)
+    with pytest.raises(hub.WeightsUnavailable, match="not cached and HF_HUB_OFFLINE is set"):
+        hub.load_pretrained(_Recorder, "org/model", "audio")
+
+
+@pytest.mark.parametrize("via_proxy", [False, True])
+def test_a_reachable_hub_gets_the_real_download(monkeypatch, via_proxy):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        if via_proxy:  # the endpoint itself does not resolve; the proxy the environment names answers
+            monkeypatch.setattr(hub.hub_constants, "ENDPOINT", "https://hub.invalid")
+            monkeypatch.setenv("HTTPS_PROXY", f"http://{address}")
+            monkeypatch.setenv("NO_PROXY", "")
+        else:
+            monkeypatch.setattr(hub.hub_constants, "ENDPOINT", f"http://{address}")
+        monkeypatch.setattr(_Recorder, "calls", [])
+        assert hub.load_pretrained(_Recorder, "org/model", "vision", revision="main") == "org/model"
+    assert _Recorder.calls == [{"local_files_only": True, "revision": "main"}, {"revision": "main"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import BertConfig, BertModel
 
 from valor_model.factory import create_model
 from valor_model.text import minilm_dir
@@ -83,8 +84,6 @@ def test_minilm_text_weights_load_offline():
 
 
 def test_decoder_checkpoint_refused(tmp_path):
-    from transformers import BertConfig, BertModel
-
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                      intermediate_size=64, is_decoder=True)
     BertModel(cfg).save_pretrained(tmp_path)

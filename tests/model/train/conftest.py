@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 import webdataset as wds
 
 from valor_data.synthetic.av_task import AVClipSpec, plan, render_clip
 
 DURATION = 2.0
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass
@@ -118,8 +119,6 @@ def cli():
 def one_torch_thread():
     """These tests decode and train tiny batches in the test process: on a shared 2-core machine, one
     intra-op thread is many times faster than two contending ones. Restored after each test."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

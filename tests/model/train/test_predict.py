@@ -10,7 +10,9 @@ import torch
 from click.testing import CliRunner
 
 from valor_bench.cli import main as bench_main
+from valor_bench.coverage import read_availability
 from valor_model.data import ValorLoader, stream_config_for
+from valor_model.factory import get_tokenizer
 from valor_model.predict import PredictError, PredictOptions, load_model, predict, read_annotations
 from valor_model.train import TrainOptions, train
 
@@ -55,7 +57,6 @@ def test_avr_scores_do_not_depend_on_the_batching(shards, checkpoint, tmp_path):
     predict(PredictOptions(task="avr", checkpoint=str(checkpoint), shards=str(shards.test[0]),
                            out=str(tmp_path / "a.npz"), batch_size=3, num_workers=0, progress=False))
     model, _ = load_model(checkpoint, torch.device("cpu"))
-    from valor_model.factory import get_tokenizer
 
     tok = get_tokenizer(model.cfg)
     loader = ValorLoader(shards.test, stream_config_for(model.cfg, 8, train=False), tok)
@@ -120,7 +121,6 @@ def test_shards_lacking_clips_give_a_submission_and_its_availability_list(shards
                                      out=str(out), num_workers=0, annotations_out=str(gt), progress=False))
     avail = tmp_path / "avr.available.txt"
     assert summary["available_out"] == str(avail) and summary["available"] == 18 and summary["skipped"] == 2
-    from valor_bench.coverage import read_availability
 
     listed = read_availability(avail)
     with np.load(out) as z:

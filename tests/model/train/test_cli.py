@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -68,9 +72,6 @@ def test_predict_error_is_one_line(shards, tmp_path):
 @pytest.mark.slow
 def test_cli_subprocesses_train_predict_validate(shards, tmp_path, cli):
     """The real console entry points in fresh processes, then valor-bench validate + evaluate."""
-    import subprocess
-    import sys
-
     out = tmp_path / "run"
     res = cli("train", "--config", "tiny", "--train-shards", str(shards.train[0].parent), "--out", str(out),
               "--batch-size", "4", "--epochs", "1", "--num-workers", "2", "--no-progress")
@@ -97,3 +98,18 @@ def test_train_without_the_hub_weights_says_the_cli_spelling(shards, tmp_path, m
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: cannot load vision weights 'valor-test/no-such-model'")
     assert "--override random_init=true" in lines[0]
+
+
+def test_train_base_offline_fails_fast_with_one_line(shards, tmp_path, cli):
+    with socket.socket() as closed:  # the hub endpoint: a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    start = time.perf_counter()
+    res = cli("train", "--config", "base", "--train-shards", str(shards.train[0].parent), "--out",
+              str(tmp_path / "o"), "--max-steps", "1", "--no-progress", timeout=120,
+              env={"HF_ENDPOINT": endpoint, "HF_HUB_CACHE": str(tmp_path / "cache")})
+    assert res.returncode != 0
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot load"), res.stderr
+    assert "not cached and 127.0.0.1" in lines[0] and "--override random_init=true" in lines[0]
+    assert time.perf_counter() - start < 20  # the hub client alone retried for ~29 s

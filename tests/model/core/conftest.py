@@ -8,7 +8,7 @@ import torch
 from valor_model.factory import create_model, get_tokenizer
 
 CAPTIONS = [
-    "a red square moves left while a low tone beeps fast",
+    "a red square moves left while a low beep repeats fast",
     "a blue circle spins",
     "a man plays the guitar and sings loudly in a small room",
     "birds chirp",

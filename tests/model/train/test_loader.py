@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import tarfile
 from collections import Counter
 
 import av
@@ -18,6 +19,7 @@ from valor_model.data import (
     ShardSpecError,
     StreamConfig,
     ValorLoader,
+    _resize_crop,
     count_samples,
     decode_audio,
     decode_frames,
@@ -61,15 +63,11 @@ def test_frame_indices_train_draws_one_frame_inside_each_chunk():
 
 
 def _all_frames(mp4: bytes, size: int) -> list[np.ndarray]:
-    from valor_model.data import _resize_crop
-
     with av.open(io.BytesIO(mp4)) as c:
         return [_resize_crop(f, size) for f in c.decode(video=0)]
 
 
 def test_decode_frames_returns_exactly_the_sampled_frames(shards):
-    import tarfile
-
     with tarfile.open(shards.test[0]) as tar:
         mp4 = next(tar.extractfile(m).read() for m in tar if m.name.endswith(".mp4"))
     frames = _all_frames(mp4, 64)

@@ -111,7 +111,7 @@ def test_the_deno_package_is_found_without_path(tmp_path, monkeypatch):
     if runtime is None:
         pytest.skip("the deno package is not installed in this environment")
     assert runtime.name == "deno" and Path(runtime.path).parent == Path(sys.executable).parent
-    import yt_dlp
+    import yt_dlp  # optional extra: data
 
     with yt_dlp.YoutubeDL({"js_runtimes": jsruntime.ytdlp_js_runtimes(), "quiet": True}) as ydl:
         info = ydl._js_runtimes["deno"].info

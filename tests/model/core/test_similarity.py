@@ -7,7 +7,7 @@ import math
 import torch
 
 from valor_model.losses import fine_grained_similarity, media_view
-from valor_model.model import cat_features, slice_features
+from valor_model.model import cat_features
 
 
 def slow_similarity(t_emb, t_w, t_m, x_emb, x_w, x_m):
@@ -81,7 +81,7 @@ def test_cat_and_slice_features_round_trip_with_padding():
     b = dict(zip(("t_emb", "t_weight", "t_mask"), _random_features(3, 7, 4, g), strict=True))
     both = cat_features([a, b])
     assert both["t_emb"].shape == (5, 7, 4) and not both["t_mask"][:2, 5:].any()
-    back = slice_features(both, 0, 2)
+    back = {k: v[:2] for k, v in both.items()}
     media = _random_features(4, 3, 4, g)
     torch.testing.assert_close(
         fine_grained_similarity(back["t_emb"], back["t_weight"], back["t_mask"], *media),
@@ -97,5 +97,5 @@ def test_model_similarity_chunking_is_exact(tiny, batch):
     chunked = tiny.similarity(text, media, chunk_elements=1)  # one text per chunk
     assert whole.shape == (4, 4)
     torch.testing.assert_close(whole, chunked)
-    v_only = tiny.similarity(text, slice_features({k: v for k, v in media.items() if k[0] == "v"}, 0, 2))
+    v_only = tiny.similarity(text, {k: v[:2] for k, v in media.items() if k[0] == "v"})
     assert v_only.shape == (4, 2)

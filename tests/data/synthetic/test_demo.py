@@ -41,7 +41,9 @@ def test_demo_end_to_end(tmp_path):
 
     # acd + stats
     acd = json.loads((out / "acd.json").read_text())
-    assert [f["captions"] for f in acd["files"]][1] == 3491  # the shipped VALOR-32K test split
+    demo_acd, valor_acd = acd["files"]
+    assert valor_acd["captions"] == 3491  # the shipped VALOR-32K test split
+    assert demo_acd["captions"] == 21 and 8 < demo_acd["acd"] < 12  # one concept ("beep", "hum") in ~10 words
     assert (out / "stats" / "label_distribution.png").stat().st_size > 10_000
 
     # train + predict
