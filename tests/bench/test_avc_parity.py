@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from valor_bench import coco_java
 from valor_bench.avc import score_captions, spice_status
 
 pytestmark = pytest.mark.timeout(300)
@@ -56,16 +57,21 @@ def direct(refs: dict, hyps: dict, meteor) -> tuple[dict, dict]:
     return raw, each
 
 
-def test_same_numbers_as_pycocoevalcap(captions):
+def test_same_numbers_as_pycocoevalcap(captions, tmp_path):
     from pycocoevalcap.meteor.meteor import Meteor
 
     refs, hyps = captions
     meteor = Meteor()  # one JVM for both sides: METEOR's EVAL only aggregates the lines it is sent
     raw, each = direct(refs, hyps, meteor)
     # Parallel: METEOR here, the rest in a worker process; SPICE runs only where its jars are installed.
-    ours = score_captions(refs, hyps, meteor=meteor)
+    workdir = tmp_path / "job"
+    workdir.mkdir(mode=0o700)
+    ours = score_captions(refs, hyps, meteor=meteor, workdir=workdir)
+    assert list(workdir.iterdir()) == []  # the tokenizer's files are gone once it has run
     sequential = score_captions(refs, hyps, meteor=meteor, parallel=False)
     assert sequential.raw == ours.raw and sequential.per_sample == ours.per_sample
+    own_jvm = score_captions(refs, hyps)  # METEOR's JVM started by valor_bench, in a temp dir of its own
+    assert own_jvm.raw == ours.raw and own_jvm.per_sample == ours.per_sample
     assert ours.raw == pytest.approx(raw, rel=0, abs=0)
     assert ours.metrics == {k: round(v * 100, 2) for k, v in raw.items()}
     for name, values in each.items():
@@ -75,6 +81,30 @@ def test_same_numbers_as_pycocoevalcap(captions):
     if not available:  # a one-line reason and how to enable it, no crash and no download attempt
         assert ours.notes == [message] and "\n" not in message and "stanford-corenlp-3.6.0" in message
         assert "SPICE" not in ours.metrics
+
+
+def test_tokenizer_is_pycocoevalcaps_with_its_file_in_the_job_dir(tmp_path, monkeypatch):
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    captions = {
+        "a": [{"caption": "A man (in a hat) says: \"Hello, world!\" -- twice..."}, {"caption": "line\nbreak ||| pipes"}],
+        "b": [{"caption": "Café naïve résumé; it's 5:30 p.m. -LRB- `quoted' {braces}"}],
+        "c": [{"caption": "   spaces   everywhere   ? ! ."}, {"caption": "Dogs' barking & cats' meowing don't stop"}],
+    }
+    seen = []
+    workdir = tmp_path / "job"
+    workdir.mkdir(mode=0o700)
+
+    def spy(cmd, signum, **kw):  # the tokenizer's input file, looked at while the JVM runs
+        seen.extend((p.name, p.stat().st_mode & 0o777) for p in workdir.iterdir())
+        return spawn(cmd, signum, **kw)
+
+    spawn = coco_java.spawn
+    monkeypatch.setattr(coco_java, "spawn", spy)
+    ours = coco_java.ptb_tokenize(captions, workdir)
+    assert ours == PTBTokenizer().tokenize(captions)
+    assert len(seen) == 1 and seen[0][0].startswith("ptb-") and seen[0][1] == 0o600, seen
+    assert list(workdir.iterdir()) == []
 
 
 @pytest.mark.slow
