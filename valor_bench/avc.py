@@ -70,11 +70,11 @@ def _require_java() -> None:
 
 
 def _tokenize(captions: dict, workdir: Path) -> dict:
-    from valor_bench.coco_java import TokenizerError, ptb_tokenize  # optional extra: pycocoevalcap (bench)
+    from valor_bench.coco_java import JavaToolError, ptb_tokenize  # optional extra: pycocoevalcap (bench)
 
     try:
         return ptb_tokenize(captions, workdir)
-    except TokenizerError as e:
+    except JavaToolError as e:
         raise CaptionMetricError(str(e)) from None
 
 
@@ -191,16 +191,20 @@ def score_captions(refs: dict[str, list[str]], hyps: dict[str, str], *, spice: b
                 stage("scoring: BLEU, METEOR, ROUGE-L, CIDEr")
                 scored = python_scorers(tok_gts, tok_res)
                 meteor_score = _meteor_scores(meteor, tok_gts, tok_res)
-    scored["Meteor"] = meteor_score
-    if spice:
-        from pycocoevalcap.spice.spice import Spice  # optional extra: pycocoevalcap (bench)
-
-        stage("scoring: SPICE (Java)")
-        try:
-            scored["Spice"] = Spice().compute_score(tok_gts, tok_res)
-        except (subprocess.CalledProcessError, OSError, ValueError) as e:
-            raise CaptionMetricError(f"SPICE (Java) failed: {e}; rerun with --no-spice to skip it") from None
+        scored["Meteor"] = meteor_score
+        if spice:
+            stage("scoring: SPICE (Java)")
+            scored["Spice"] = _spice(tok_gts, tok_res, workdir)
     return _collect(scored, notes)
+
+
+def _spice(gts: dict, res: dict, workdir: Path) -> tuple:
+    from valor_bench.coco_java import JavaToolError, spice_score  # optional extra: pycocoevalcap (bench)
+
+    try:
+        return spice_score(gts, res, workdir)
+    except (JavaToolError, OSError, ValueError) as e:
+        raise CaptionMetricError(f"SPICE (Java) failed: {e}; rerun with --no-spice to skip it") from None
 
 
 def _collect(scored: dict[str, tuple], notes: list[str]) -> AvcScores:

@@ -1,16 +1,18 @@
-"""pycocoevalcap's two Java tools, run so that their files and processes belong to the scoring job.
+"""pycocoevalcap's Java tools, run so that their files and processes belong to the scoring job.
 
-pycocoevalcap's ``PTBTokenizer`` writes the captions (the hidden references among them) to
-``NamedTemporaryFile(delete=False)`` in its own package directory and leaves them there when the
-process dies mid-way; its ``Meteor`` starts a JVM that outlives a killed parent. Here the same jars
-run with the same arguments and the same post-processing, so the tokens and scores are identical, but:
-the tokenizer's input file lives in ``workdir`` (a private directory of the job), both JVMs run in it,
-get SIGKILL when the scoring process dies, and keep no ``hsperfdata`` file in /tmp
-(``-XX:-UsePerfData``, which changes nothing in their output).
+pycocoevalcap's ``PTBTokenizer`` and ``Spice`` write the captions (the hidden references among them) to
+``NamedTemporaryFile(delete=False)`` in its own package directory and leave them there when the
+process dies mid-way (SPICE also keeps a cache of parsed references there); its ``Meteor`` starts a
+JVM that outlives a killed parent. Here the same jars run with the same arguments and the same
+post-processing, so the tokens and scores are identical, but: every file lives in ``workdir`` (a
+private directory of the job), the JVMs run in it, get SIGKILL when the scoring process dies, and keep
+no ``hsperfdata`` file in /tmp (``-XX:-UsePerfData``, which changes nothing in their output).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +20,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
 from pycocoevalcap.meteor import meteor as coco_meteor
+from pycocoevalcap.spice import spice as coco_spice
 from pycocoevalcap.tokenizer import ptbtokenizer as coco_ptb
 
 from valor_data.child_process import spawn
@@ -26,10 +30,16 @@ from valor_data.child_process import spawn
 JVM_FLAGS = ("-XX:-UsePerfData",)
 PTB_JAR = Path(coco_ptb.__file__).resolve().parent / coco_ptb.STANFORD_CORENLP_3_4_1_JAR
 METEOR_JAR = Path(coco_meteor.__file__).resolve().parent / coco_meteor.METEOR_JAR
+SPICE_JAR = Path(coco_spice.__file__).resolve().parent / coco_spice.SPICE_JAR
 
 
-class TokenizerError(RuntimeError):
-    """The PTB tokenizer did not return one line per caption; the message ends with its stderr."""
+class JavaToolError(RuntimeError):
+    """A Java tool failed or returned too little; the message ends with its stderr."""
+
+
+def _stderr_tail(err: bytes) -> str:
+    tail = " / ".join(err.decode(errors="replace").strip().splitlines()[-3:])
+    return f": {tail}" if tail else ""
 
 
 def ptb_tokenize(captions: dict[str, list[dict]], workdir: Path) -> dict[str, list[str]]:
@@ -53,10 +63,38 @@ def ptb_tokenize(captions: dict[str, list[dict]], workdir: Path) -> dict[str, li
         words = [w for w in line.rstrip().split(" ") if w not in coco_ptb.PUNCTUATIONS]
         tokenized.setdefault(k, []).append(" ".join(words))
     if tokenized.keys() != captions.keys() or any(len(tokenized[k]) != len(v) for k, v in captions.items()):
-        tail = " / ".join(err.decode(errors="replace").strip().splitlines()[-3:])
-        raise TokenizerError(f"the PTB tokenizer (Java) returned fewer captions than it was given"
-                             f"{f': {tail}' if tail else ''}")
+        raise JavaToolError(f"the PTB tokenizer (Java) returned fewer captions than it was given{_stderr_tail(err)}")
     return tokenized
+
+
+def spice_score(gts: dict[str, list[str]], res: dict[str, list[str]], workdir: Path) -> tuple[float, list[dict]]:
+    """``Spice().compute_score(gts, res)`` with its input, output and cache in ``workdir``.
+
+    pycocoevalcap's ``Spice()`` would download Stanford CoreNLP when its jars are missing: the caller
+    checks them first (``valor_bench.avc.spice_status``).
+    """
+    img_ids = sorted(gts.keys())
+    input_data = [{"image_id": i, "test": res[i][0], "refs": gts[i]} for i in img_ids]
+    in_file, out_file, cache = workdir / "spice-in.json", workdir / "spice-out.json", workdir / "spice-cache"
+    with open(os.open(in_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+        json.dump(input_data, fh, indent=2)
+    cache.mkdir(mode=0o700)
+    cmd = ["java", *JVM_FLAGS, "-jar", "-Xmx8G", str(SPICE_JAR), str(in_file), "-cache", str(cache), "-out",
+           str(out_file), "-subset", "-silent"]
+    proc = spawn(cmd, signal.SIGKILL, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE)
+    _out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise JavaToolError(f"SPICE (Java) exited with code {proc.returncode}{_stderr_tail(err)}")
+    results = json.loads(out_file.read_text())
+    in_file.unlink()
+    out_file.unlink()
+    convert = functools.partial(coco_spice.Spice.float_convert, None)  # pycocoevalcap's; it does not use self
+    by_id = {item["image_id"]: item["scores"] for item in results}
+    average = np.mean(np.array([convert(item["scores"]["All"]["f"]) for item in results]))
+    scores = [{category: {k: convert(v) for k, v in scored.items()} for category, scored in by_id[i].items()}
+              for i in img_ids]
+    return average, scores
 
 
 class JobMeteor(coco_meteor.Meteor):
