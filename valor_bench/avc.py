@@ -7,9 +7,9 @@ process while BLEU, ROUGE-L and CIDEr run in a worker process. Scores are report
 CIDEr is CIDEr-D as pycocoevalcap computes it: its IDF comes from all the references passed, so a
 submission is always scored against the whole split.
 
-Every file the scoring writes (the tokenizer's input, which holds the references) goes to one private
-directory, and every process it starts (two JVMs, the worker process) dies with the scoring process:
-see ``coco_java.py`` and ``valor_data/child_process.py``.
+Every file the scoring writes (the inputs of the tokenizer and SPICE, which hold the references) goes
+to one private directory, and every process it starts (the JVMs, the worker process) dies with the
+scoring process: see ``coco_java.py`` and ``valor_data/child_process.py``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
   again when the lease expires, and it is scored exactly once.
 * The server SIGKILLed in the middle of an upload: the partial file is deleted at the next start, no
   submission row exists for it, and every submission accepted before ends finished exactly once.
+* A stop signal landing while a lease is taken hands the job back; a lease removes the private
+  directories of runs that ended without cleaning up, and only those.
 * A worker SIGKILLed at each moment of an AVC job (reading the upload, tokenizing, in METEOR, in CIDEr,
   recording the result; ``killpoints/sitecustomize.py`` stops it there): no process of the job survives
   it, not even as a zombie, no file of it is left (nothing in pycocoevalcap's package, nothing in the
@@ -30,9 +32,12 @@ import pycocoevalcap.tokenizer.ptbtokenizer as coco_ptb
 import pytest
 from sqlalchemy import select
 
+from valor_bench.ground_truth import load_ground_truth
+from valor_bench.server import queue
 from valor_bench.server.client import RemoteError, wait_until_up
 from valor_bench.server.db import Database
 from valor_bench.server.schema import events, submissions
+from valor_bench.server.worker import Worker
 
 pytestmark = pytest.mark.timeout(300)
 KILLPOINTS = Path(__file__).resolve().parent / "killpoints"
@@ -112,8 +117,6 @@ def _event_counts(db: Database, sid: int) -> Counter:
 
 
 def test_worker_sigkilled_mid_evaluation_is_scored_once(tmp_path, gt_dir, avr_npz, avc_json, write_challenge):
-    from valor_bench.ground_truth import load_ground_truth
-
     challenge, _host = write_challenge(tmp_path / "c", gt_dir, lease=2)
     data = tmp_path / "data"
     served = Served(challenge, data, workers=1, log=tmp_path / "serve.log")
@@ -143,9 +146,6 @@ def test_worker_sigkilled_mid_evaluation_is_scored_once(tmp_path, gt_dir, avr_np
 
 
 def test_server_sigkilled_mid_upload_loses_nothing_accepted(tmp_path, gt_dir, avr_npz, write_challenge):
-    from valor_bench.ground_truth import load_ground_truth
-    from valor_bench.server.worker import Worker
-
     challenge, _host = write_challenge(tmp_path / "c", gt_dir)
     data = tmp_path / "data"
     served = Served(challenge, data, workers=0, log=tmp_path / "serve.log")
@@ -238,6 +238,40 @@ def test_evaluation_over_the_timeout_fails_and_the_worker_exits(make_harness, tm
         _kill_group(proc)
 
 
+def test_a_stop_that_lands_while_a_lease_is_taken_hands_the_job_back(make_harness, tmp_path, avr_npz, monkeypatch):
+    h = make_harness()
+    sid = h.upload(h.register("t"), "val", "avr", avr_npz(h.gt("val"), tmp_path / "a.npz")).json()["id"]
+    worker = Worker(h.state.db, poll_seconds=0.05)
+    lease_next = queue.lease_next
+
+    def leased_then_stopped(*args, **kwargs):  # SIGTERM between the lease's commit and `current` being set
+        lease = lease_next(*args, **kwargs)
+        worker.stop.set()
+        return lease
+
+    monkeypatch.setattr(queue, "lease_next", leased_then_stopped)
+    assert worker.run() == 0
+    with h.state.db.read() as conn:
+        row = conn.execute(select(submissions).where(submissions.c.id == sid)).one()
+    assert row.status == "queued" and row.attempts == 0 and row.lease_token is None
+
+
+def test_a_lease_removes_the_directories_of_ended_runs_only(make_harness, tmp_path, avr_npz):
+    h = make_harness()
+    a, b = h.register("a"), h.register("b")
+    live = h.upload(a, "val", "avr", avr_npz(h.gt("val"), tmp_path / "a.npz")).json()["id"]
+    sid = h.upload(b, "val", "avr", avr_npz(h.gt("val"), tmp_path / "b.npz", seed=1)).json()["id"]
+    assert queue.lease_next(h.state.db, "elsewhere", 600, 3).submission_id == live  # another worker's run
+    scoring = tmp_path / "h0" / "data" / "scoring"
+    for name in (f"{live}-1", f"{live}-0", f"{sid}-7", "99999-1", "junk"):  # only the first is a live run
+        (scoring / name).mkdir(parents=True)
+        (scoring / name / "ptb-x.txt").write_text("hidden references")
+    assert Worker(h.state.db, poll_seconds=0.05).run(max_jobs=1, exit_when_idle=True) == 1
+    assert _event_counts(h.state.db, sid)["finished"] == 1
+    assert sorted(p.name for p in scoring.iterdir()) == [f"{live}-1"]  # this run's own directory is gone too
+    assert stat.S_IMODE(scoring.stat().st_mode) == 0o700
+
+
 # ------------------------------------------------------------------------------ a kill at each moment
 MOMENTS = ("upload-read", "tokenizing", "meteor", "cider", "result")
 
@@ -297,8 +331,6 @@ def _wait_for(path: Path, timeout: float, served: Served, log: Path) -> str:
 
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_worker_sigkilled_at_any_moment_leaves_nothing_behind(moment, tmp_path, gt_dir, avc_json, write_challenge):
-    from valor_bench.ground_truth import load_ground_truth
-
     tag = f"zyxtag{uuid.uuid4().hex[:12]}"
     gt_tagged = _tagged_ground_truth(gt_dir, tmp_path / "gt", tag)
     challenge, _host = write_challenge(tmp_path / "c", gt_tagged, lease=2)

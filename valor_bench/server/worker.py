@@ -117,8 +117,9 @@ class Worker:
                                 name=f"lease-{lease.submission_id}")
         beat.start()
         started = time.monotonic()
-        workdir = self._private_dir(lease)
+        workdir = self.scratch / f"{lease.submission_id}-{lease.attempt}"
         try:
+            self._make_private_dir(workdir)
             outcome = self._evaluate(lease, workdir)
         finally:
             finished.set()
@@ -155,15 +156,16 @@ class Worker:
                 log.warning("submission %s: could not renew the lease (%s)", lease.submission_id, e)
 
     # ------------------------------------------------------------------------------ the job's directory
-    def _private_dir(self, lease: queue.Lease) -> Path:
-        """A fresh 0700 directory for this run, after removing those of runs that are over."""
+    def _make_private_dir(self, workdir: Path) -> None:
+        """A fresh 0700 directory for this run, made after removing those of runs that are over."""
         self.scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.scratch, 0o700)
-        self._remove_ended_runs()
-        workdir = self.scratch / f"{lease.submission_id}-{lease.attempt}"
+        try:
+            self._remove_ended_runs()
+        except Exception as e:  # housekeeping: the database is unreachable for a moment, the next lease does it
+            log.warning("could not look for the directories of ended runs (%s)", e)
         shutil.rmtree(workdir, ignore_errors=True)  # a run handed back (SIGTERM) keeps its attempt number
         workdir.mkdir(mode=0o700)
-        return workdir
 
     def _remove_ended_runs(self) -> None:
         """Remove the directories of runs whose job is no longer running at that attempt (killed runs)."""
@@ -175,8 +177,8 @@ class Worker:
             return
         ids = {r[0] for r in runs.values() if r}
         with self.db.read() as conn:
-            live = set(conn.execute(select(submissions.c.id, submissions.c.attempts).where(
-                submissions.c.id.in_(ids), submissions.c.status == "running")).tuples())
+            live = {(r.id, r.attempts) for r in conn.execute(select(submissions.c.id, submissions.c.attempts).where(
+                submissions.c.id.in_(ids), submissions.c.status == "running"))}
         for d, run in runs.items():
             if run not in live:
                 log.info("removing %s, left by a run that ended without cleaning up", d)
