@@ -9,7 +9,7 @@ dies (SIGKILL, out of memory) the lease expires and another worker takes the job
 from inside; ``serve`` starts a fresh worker).
 
 Each run of a job scores in a private directory of its own, ``DATA/scoring/{submission}-{attempt}``
-(mode 0700: the tokenizer's input holds the hidden references), removed when the run ends. A run
+(mode 0700: the scorers' inputs hold the hidden references), removed when the run ends. A run
 killed mid-way leaves it behind, and its processes die with it (``valor_data/child_process.py``); the
 next lease removes every directory whose run is over (its job no longer running at that attempt).
 
