@@ -382,7 +382,7 @@ def test_worker_sigkilled_at_any_moment_leaves_nothing_behind(moment, tmp_path, 
         assert _files_holding(Path(coco_ptb.__file__).parent, tag) == []
         assert list(tmp.iterdir()) == []
         left = {cmd for k, cmd in _tagged_processes(tag).items() if k[0] != served.proc.pid}
-        assert len(left) == 1 and "valor_bench.cli worker" in left.pop()  # the new worker, idle, with no child
+        assert len(left) == 1 and "valor_bench.cli worker" in left.pop()  # the restarted worker, idle, with no child
         assert len(served.worker_pids()) == 1  # and no zombie under the server, the orphans' subreaper
     finally:
         served.close()

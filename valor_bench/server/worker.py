@@ -11,7 +11,7 @@ from inside; ``serve`` starts a fresh worker).
 Each run of a job scores in a private directory of its own, ``DATA/scoring/{submission}-{attempt}``
 (mode 0700: the scorers' inputs hold the hidden references), removed when the run ends. A run
 killed mid-way leaves it behind, and its processes die with it (``valor_data/child_process.py``); the
-next lease removes every directory whose run is over (its job no longer running at that attempt).
+next lease removes every directory whose run is over (its job not running at that attempt).
 
 What a team reads about a failure is scrubbed of server paths: the validation problem lines name the
 file the team uploaded; any other error is one line, and the host's view keeps the traceback.
@@ -168,7 +168,7 @@ class Worker:
         workdir.mkdir(mode=0o700)
 
     def _remove_ended_runs(self) -> None:
-        """Remove the directories of runs whose job is no longer running at that attempt (killed runs)."""
+        """Remove the directories of runs whose job is not running at that attempt (killed runs)."""
         runs = {}
         for d in self.scratch.iterdir():  # listed before the query: a run that starts meanwhile is kept
             sid, _, attempt = d.name.partition("-")
