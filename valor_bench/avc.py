@@ -6,21 +6,27 @@ its JVM is started first so it boots while the captions are tokenized, then METE
 process while BLEU, ROUGE-L and CIDEr run in a worker process. Scores are reported x100, 2 decimals.
 CIDEr is CIDEr-D as pycocoevalcap computes it: its IDF comes from all the references passed, so a
 submission is always scored against the whole split.
+
+Every file the scoring writes (the inputs of the tokenizer and SPICE, which hold the references) goes
+to one private directory, and every process it starts (the JVMs, the worker process) dies with the
+scoring process: see ``coco_java.py`` and ``valor_data/child_process.py``.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from valor_data.child_process import exit_when_orphaned, spawn
 
 SPICE_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
 
@@ -38,7 +44,7 @@ class AvcScores:
 
 
 def spice_lib_dir() -> Path:
-    import pycocoevalcap.spice.spice as spice_module
+    import pycocoevalcap.spice.spice as spice_module  # optional extra: pycocoevalcap (bench)
 
     return Path(spice_module.__file__).resolve().parent / "lib"
 
@@ -63,39 +69,20 @@ def _require_java() -> None:
         )
 
 
-def _tokenize(captions: dict) -> dict:
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+def _tokenize(captions: dict, workdir: Path) -> dict:
+    from valor_bench.coco_java import JavaToolError, ptb_tokenize  # optional extra: pycocoevalcap (bench)
 
-    tokenized = PTBTokenizer().tokenize(captions)
-    # pycocoevalcap never checks the Java process: a failure shows up here as missing or short entries.
-    if tokenized.keys() != captions.keys() or any(len(tokenized[k]) != len(v) for k, v in captions.items()):
-        raise CaptionMetricError("the PTB tokenizer (Java) returned fewer captions than it was given")
-    return tokenized
-
-
-@contextmanager
-def _java_stderr_to_file() -> Iterator[Path]:
-    """Send fd 2 to a temp file while the tokenizer's JVMs run (they inherit it and print a banner)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.NamedTemporaryFile(prefix="valor-ptb-", suffix=".log") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield Path(log.name)
-        except CaptionMetricError as e:
-            os.dup2(saved, 2)
-            tail = Path(log.name).read_text(errors="replace").strip().splitlines()[-3:]
-            raise CaptionMetricError(f"{e}: {' / '.join(tail)}" if tail else str(e)) from None
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    try:
+        return ptb_tokenize(captions, workdir)
+    except JavaToolError as e:
+        raise CaptionMetricError(str(e)) from None
 
 
 def python_scorers(gts: dict, res: dict) -> dict[str, tuple]:
     """BLEU, ROUGE-L and CIDEr on tokenized dicts: ``{name: (score, per-sample scores)}``."""
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.bleu.bleu import Bleu  # optional extra: pycocoevalcap (bench)
+    from pycocoevalcap.cider.cider import Cider  # optional extra: pycocoevalcap (bench)
+    from pycocoevalcap.rouge.rouge import Rouge  # optional extra: pycocoevalcap (bench)
 
     out = {"Bleu": Bleu(4).compute_score(gts, res, verbose=0)}
     out["Rouge"] = Rouge().compute_score(gts, res)
@@ -109,8 +96,8 @@ def _start_worker() -> subprocess.Popen:
     A plain subprocess rather than multiprocessing: no fork of a threaded process, and no re-import of
     the caller's ``__main__`` (which spawn needs, and which breaks unguarded scripts).
     """
-    return subprocess.Popen([sys.executable, "-m", "valor_bench.avc"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return spawn([sys.executable, "-m", "valor_bench.avc"], signal.SIGKILL, stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _worker_result(proc: subprocess.Popen, gts: dict, res: dict) -> dict[str, tuple]:
@@ -122,6 +109,7 @@ def _worker_result(proc: subprocess.Popen, gts: dict, res: dict) -> dict[str, tu
 
 
 def _worker_main() -> None:
+    exit_when_orphaned()
     gts, res = pickle.load(sys.stdin.buffer)
     sys.stdout.buffer.write(pickle.dumps(python_scorers(gts, res), protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -145,18 +133,24 @@ def _close_meteor(meteor) -> None:
         meteor.meteor_p.wait()
 
 
+def _stop_worker(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        worker.kill()
+        worker.wait()
+
+
 def score_captions(refs: dict[str, list[str]], hyps: dict[str, str], *, spice: bool | None = None,
                    parallel: bool = True, stage: Callable[[str], None] | None = None,
-                   meteor=None) -> AvcScores:
+                   meteor=None, workdir: Path | None = None) -> AvcScores:
     """Score ``hyps`` (one caption per id) against ``refs`` (all ids, one or more captions each).
 
     ``refs`` and ``hyps`` must have the same ids (the validator guarantees it). ``spice=None`` runs SPICE
     when its jars are present; ``parallel=False`` runs everything one after the other in this process.
     ``meteor``: a running ``pycocoevalcap`` ``Meteor`` to reuse (its JVM start-up is most of METEOR's
     cost when scoring many small sets); it is left running. By default one is started and stopped here.
+    ``workdir``: an existing private directory (mode 0700) for the files of this scoring; by default a
+    fresh one in the system temp directory, removed afterwards.
     """
-    from pycocoevalcap.meteor.meteor import Meteor
-
     if refs.keys() != hyps.keys():
         raise ValueError("refs and hyps must have the same ids: validate the submission first")
     _require_java()
@@ -172,43 +166,45 @@ def score_captions(refs: dict[str, list[str]], hyps: dict[str, str], *, spice: b
     elif spice and not spice_ok:
         raise CaptionMetricError(spice_msg)
 
-    own_meteor = meteor is None
-    if own_meteor:
-        meteor = Meteor()  # the JVM boots (and loads its paraphrase table) while we tokenize
-    worker = _start_worker() if parallel else None  # imports the scorers meanwhile
-    try:
+    with ExitStack() as cleanup:
+        if workdir is None:
+            workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="valor-avc-")))
+        if meteor is None:
+            from valor_bench.coco_java import JobMeteor  # optional extra: pycocoevalcap (bench)
+
+            meteor = JobMeteor(workdir)  # the JVM boots (and loads its paraphrase table) while we tokenize
+            cleanup.callback(_close_meteor, meteor)
+        worker = _start_worker() if parallel else None  # imports the scorers meanwhile
+        if worker is not None:
+            cleanup.callback(_stop_worker, worker)
         stage("tokenizing (PTB tokenizer, Java)")
         with ThreadPoolExecutor(2) as threads:
             if parallel:
-                with _java_stderr_to_file():
-                    g_future, r_future = threads.submit(_tokenize, gts), threads.submit(_tokenize, res)
-                    tok_gts, tok_res = g_future.result(), r_future.result()
+                g_future, r_future = threads.submit(_tokenize, gts, workdir), threads.submit(_tokenize, res, workdir)
+                tok_gts, tok_res = g_future.result(), r_future.result()
                 stage("scoring: METEOR (Java) here, BLEU, ROUGE-L, CIDEr in a worker process")
                 others = threads.submit(_worker_result, worker, tok_gts, tok_res)
                 meteor_score = _meteor_scores(meteor, tok_gts, tok_res)
                 scored = others.result()
             else:
-                with _java_stderr_to_file():
-                    tok_gts, tok_res = _tokenize(gts), _tokenize(res)
+                tok_gts, tok_res = _tokenize(gts, workdir), _tokenize(res, workdir)
                 stage("scoring: BLEU, METEOR, ROUGE-L, CIDEr")
                 scored = python_scorers(tok_gts, tok_res)
                 meteor_score = _meteor_scores(meteor, tok_gts, tok_res)
-    finally:
-        if own_meteor:
-            _close_meteor(meteor)
-        if worker is not None and worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    scored["Meteor"] = meteor_score
-    if spice:
-        from pycocoevalcap.spice.spice import Spice
-
-        stage("scoring: SPICE (Java)")
-        try:
-            scored["Spice"] = Spice().compute_score(tok_gts, tok_res)
-        except (subprocess.CalledProcessError, OSError, ValueError) as e:
-            raise CaptionMetricError(f"SPICE (Java) failed: {e}; rerun with --no-spice to skip it") from None
+        scored["Meteor"] = meteor_score
+        if spice:
+            stage("scoring: SPICE (Java)")
+            scored["Spice"] = _spice(tok_gts, tok_res, workdir)
     return _collect(scored, notes)
+
+
+def _spice(gts: dict, res: dict, workdir: Path) -> tuple:
+    from valor_bench.coco_java import JavaToolError, spice_score  # optional extra: pycocoevalcap (bench)
+
+    try:
+        return spice_score(gts, res, workdir)
+    except (JavaToolError, OSError, ValueError) as e:
+        raise CaptionMetricError(f"SPICE (Java) failed: {e}; rerun with --no-spice to skip it") from None
 
 
 def _collect(scored: dict[str, tuple], notes: list[str]) -> AvcScores:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -81,15 +82,15 @@ def _notes(task: str, gt: GroundTruth, *more: list[str]) -> list[str]:
 
 
 def evaluate_avc(sub: AvcSubmission, gt: GroundTruth, *, spice: bool | None = None, parallel: bool = True,
-                 stage: Callable[[str], None] | None = None, meteor=None) -> Evaluation:
+                 stage: Callable[[str], None] | None = None, meteor=None, workdir: Path | None = None) -> Evaluation:
     """Caption metrics over the clips of ``gt`` (restricted by ``--available``: over those clips only).
 
-    ``meteor``: a running pycocoevalcap ``Meteor`` to reuse across calls (see :func:`score_captions`).
+    ``meteor``, ``workdir``: see :func:`score_captions`.
     """
     hyps = {e.video_id: e.caption for e in sub.entries}
     refs = {v: list(gt.captions[v]) for v in gt.video_ids}
     scores = score_captions(refs, {v: hyps[v] for v in gt.video_ids}, spice=spice, parallel=parallel, stage=stage,
-                            meteor=meteor)
+                            meteor=meteor, workdir=workdir)
     frame = pd.DataFrame({
         "video_id": gt.video_ids,
         "caption": [hyps[v] for v in gt.video_ids],
@@ -164,7 +165,8 @@ def evaluate_avr(sub: AvrMatrixSubmission | AvrRankingSubmission, gt: GroundTrut
 
 def evaluate_validated(validation: Validation, gt: GroundTruth, *, dsl_scale: float | None = None,
                        spice: bool | None = None, stage: Callable[[str], None] | None = None,
-                       progress: Callable[[int], None] | None = None, meteor=None) -> Evaluation:
+                       progress: Callable[[int], None] | None = None, meteor=None,
+                       workdir: Path | None = None) -> Evaluation:
     """Score a submission that :func:`validate_submission` passed (raises ValueError otherwise).
 
     ``gt`` must be the ground truth it was validated against (restricted by ``available=`` for a partial
@@ -175,7 +177,7 @@ def evaluate_validated(validation: Validation, gt: GroundTruth, *, dsl_scale: fl
     if validation.task == "avc":
         if dsl_scale is not None:
             raise ValueError("--dsl applies to AVR similarity matrices only")
-        result = evaluate_avc(validation.submission, gt, spice=spice, stage=stage, meteor=meteor)
+        result = evaluate_avc(validation.submission, gt, spice=spice, stage=stage, meteor=meteor, workdir=workdir)
     else:
         result = evaluate_avr(validation.submission, gt, dsl_scale=dsl_scale, progress=progress)
     result.notes = validation.notes + [n for n in result.notes if n not in validation.notes]

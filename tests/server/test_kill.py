@@ -4,29 +4,43 @@
   again when the lease expires, and it is scored exactly once.
 * The server SIGKILLed in the middle of an upload: the partial file is deleted at the next start, no
   submission row exists for it, and every submission accepted before ends finished exactly once.
+* A stop signal landing while a lease is taken hands the job back; a lease removes the private
+  directories of runs that ended without cleaning up, and only those.
+* A worker SIGKILLed at each moment of an AVC job (reading the upload, tokenizing, in METEOR, in CIDEr,
+  recording the result; ``killpoints/sitecustomize.py`` stops it there): no process of the job survives
+  it, not even as a zombie, no file of it is left (nothing in pycocoevalcap's package, nothing in the
+  temp directory, its private directory removed at the next lease), and the job is scored once.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import httpx
+import pycocoevalcap.tokenizer.ptbtokenizer as coco_ptb
 import pytest
 from sqlalchemy import select
 
+from valor_bench.ground_truth import load_ground_truth
+from valor_bench.server import queue
 from valor_bench.server.client import RemoteError, wait_until_up
 from valor_bench.server.db import Database
 from valor_bench.server.schema import events, submissions
+from valor_bench.server.worker import Worker
 
 pytestmark = pytest.mark.timeout(300)
+KILLPOINTS = Path(__file__).resolve().parent / "killpoints"
 
 
 def _free_port() -> int:
@@ -38,14 +52,15 @@ def _free_port() -> int:
 class Served:
     """``valor-bench serve`` in its own process group (so the test can clean up every child by group id)."""
 
-    def __init__(self, challenge: Path, data: Path, workers: int, log: Path):
+    def __init__(self, challenge: Path, data: Path, workers: int, log: Path, env: dict[str, str] | None = None):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "valor_bench.cli", "serve", "--challenge", str(challenge), "--data", str(data),
              "--port", str(self.port), "--workers", str(workers), "--log-level", "warning"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
         try:
             wait_until_up(self.url, 60, alive=lambda: self.proc.poll() is None)
         except RemoteError:
@@ -102,8 +117,6 @@ def _event_counts(db: Database, sid: int) -> Counter:
 
 
 def test_worker_sigkilled_mid_evaluation_is_scored_once(tmp_path, gt_dir, avr_npz, avc_json, write_challenge):
-    from valor_bench.ground_truth import load_ground_truth
-
     challenge, _host = write_challenge(tmp_path / "c", gt_dir, lease=2)
     data = tmp_path / "data"
     served = Served(challenge, data, workers=1, log=tmp_path / "serve.log")
@@ -133,9 +146,6 @@ def test_worker_sigkilled_mid_evaluation_is_scored_once(tmp_path, gt_dir, avr_np
 
 
 def test_server_sigkilled_mid_upload_loses_nothing_accepted(tmp_path, gt_dir, avr_npz, write_challenge):
-    from valor_bench.ground_truth import load_ground_truth
-    from valor_bench.server.worker import Worker
-
     challenge, _host = write_challenge(tmp_path / "c", gt_dir)
     data = tmp_path / "data"
     served = Served(challenge, data, workers=0, log=tmp_path / "serve.log")
@@ -226,3 +236,154 @@ def test_evaluation_over_the_timeout_fails_and_the_worker_exits(make_harness, tm
         assert _event_counts(h.state.db, sid) == {"queued": 1, "running": 1, "failed": 1}
     finally:
         _kill_group(proc)
+
+
+def test_a_stop_that_lands_while_a_lease_is_taken_hands_the_job_back(make_harness, tmp_path, avr_npz, monkeypatch):
+    h = make_harness()
+    sid = h.upload(h.register("t"), "val", "avr", avr_npz(h.gt("val"), tmp_path / "a.npz")).json()["id"]
+    worker = Worker(h.state.db, poll_seconds=0.05)
+    lease_next = queue.lease_next
+
+    def leased_then_stopped(*args, **kwargs):  # SIGTERM between the lease's commit and `current` being set
+        lease = lease_next(*args, **kwargs)
+        worker.stop.set()
+        return lease
+
+    monkeypatch.setattr(queue, "lease_next", leased_then_stopped)
+    assert worker.run() == 0
+    with h.state.db.read() as conn:
+        row = conn.execute(select(submissions).where(submissions.c.id == sid)).one()
+    assert row.status == "queued" and row.attempts == 0 and row.lease_token is None
+
+
+def test_a_lease_removes_the_directories_of_ended_runs_only(make_harness, tmp_path, avr_npz):
+    h = make_harness()
+    a, b = h.register("a"), h.register("b")
+    live = h.upload(a, "val", "avr", avr_npz(h.gt("val"), tmp_path / "a.npz")).json()["id"]
+    sid = h.upload(b, "val", "avr", avr_npz(h.gt("val"), tmp_path / "b.npz", seed=1)).json()["id"]
+    assert queue.lease_next(h.state.db, "elsewhere", 600, 3).submission_id == live  # another worker's run
+    scoring = tmp_path / "h0" / "data" / "scoring"
+    for name in (f"{live}-1", f"{live}-0", f"{sid}-7", "99999-1", "junk"):  # only the first is a live run
+        (scoring / name).mkdir(parents=True)
+        (scoring / name / "ptb-x.txt").write_text("hidden references")
+    assert Worker(h.state.db, poll_seconds=0.05).run(max_jobs=1, exit_when_idle=True) == 1
+    assert _event_counts(h.state.db, sid)["finished"] == 1
+    assert sorted(p.name for p in scoring.iterdir()) == [f"{live}-1"]  # this run's own directory is gone too
+    assert stat.S_IMODE(scoring.stat().st_mode) == 0o700
+
+
+# ------------------------------------------------------------------------------ a kill at each moment
+MOMENTS = ("upload-read", "tokenizing", "meteor", "cider", "result")
+
+
+def _tagged_processes(tag: str) -> dict[tuple[int, str], str]:
+    """Every process (zombies included) started with ``VALOR_KILL_TEST=tag``: {(pid, start time): command}."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or f"VALOR_KILL_TEST={tag}".encode() not in (proc / "environ").read_bytes():
+                continue
+            found[(int(proc.name), _start_time(int(proc.name)))] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _start_time(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+
+
+def _still_there(procs: dict[tuple[int, str], str]) -> dict[tuple[int, str], str]:
+    """The processes of ``procs`` that still exist, alive or zombie (same pid and start time)."""
+    there = {}
+    for (pid, started), cmd in procs.items():
+        try:
+            if _start_time(pid) == started:
+                there[(pid, started)] = f"{cmd} [{Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]}]"
+        except OSError:
+            continue
+    return there
+
+
+def _files_holding(directory: Path, tag: str) -> list[Path]:
+    return [p for p in directory.iterdir() if p.is_file() and tag.encode() in p.read_bytes()]
+
+
+def _tagged_ground_truth(gt_dir: Path, out: Path, tag: str) -> Path:
+    """The hidden test phase's references, each carrying ``tag`` so that a copy of them is recognisable."""
+    out.mkdir()
+    (out / "val.json").write_text((gt_dir / "val.json").read_text())
+    rows = json.loads((gt_dir / "test.json").read_text())
+    for row in rows:
+        row["desc"] = [f"{d} {tag}" for d in row["desc"]] if isinstance(row["desc"], list) else f"{row['desc']} {tag}"
+    (out / "test.json").write_text(json.dumps(rows))
+    return out
+
+
+def _wait_for(path: Path, timeout: float, served: Served, log: Path) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.is_file() or not path.read_text():
+        assert time.monotonic() < deadline, f"never reached {path.name}: {log.read_text()[-3000:]}"
+        assert served.proc.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.1)
+    return path.read_text()
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_worker_sigkilled_at_any_moment_leaves_nothing_behind(moment, tmp_path, gt_dir, avc_json, write_challenge):
+    tag = f"zyxtag{uuid.uuid4().hex[:12]}"
+    gt_tagged = _tagged_ground_truth(gt_dir, tmp_path / "gt", tag)
+    challenge, _host = write_challenge(tmp_path / "c", gt_tagged, lease=2)
+    data, pause, tmp = tmp_path / "data", tmp_path / "pause", tmp_path / "tmp"
+    pause.mkdir()
+    tmp.mkdir()
+    log = tmp_path / "serve.log"
+    env = {"VALOR_KILLPOINT": moment, "VALOR_KILLPOINT_DIR": str(pause), "VALOR_KILL_TEST": tag, "TMPDIR": str(tmp),
+           "PYTHONPATH": os.pathsep.join([str(KILLPOINTS), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    served = Served(challenge, data, workers=1, log=log, env=env)
+    db = Database(f"sqlite:///{data / 'board.sqlite'}")
+    try:
+        gt = load_ground_truth(annotations=gt_tagged / "test.json")
+        token = _register(served.url, "alpha")
+        sid = _upload(served.url, token, "test", "avc", avc_json(gt, tmp_path / "caps.json", f"a man sings {tag}"))
+        paused = int(_wait_for(pause / "paused", 120, served, log))
+        (worker,) = served.worker_pids()
+        procs = {k: v for k, v in _tagged_processes(tag).items() if k[0] != served.proc.pid}
+        jvms = {k for k, cmd in procs.items() if cmd.startswith("java ")}
+        run_dir = data / "scoring" / f"{sid}-1"
+        # The moment is real: what the job holds then exists.
+        if moment != "result":
+            assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+        if moment == "tokenizing":
+            inputs = list(run_dir.glob("ptb-*"))
+            assert inputs and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in inputs)
+            assert any(tag in p.read_text() for p in inputs)
+        if moment in ("tokenizing", "meteor", "cider"):
+            assert any("meteor-1.5.jar" in procs[k] for k in jvms), procs
+        if moment in ("tokenizing", "cider"):
+            assert any("-m valor_bench.avc" in cmd for cmd in procs.values()), procs
+        assert paused == worker or paused in {k[0] for k in procs}
+
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _still_there(procs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _still_there(procs) == {}, "survived the worker"
+        for pid, _started in jvms:
+            assert not Path(f"/tmp/hsperfdata_{getpass.getuser()}/{pid}").exists()
+
+        final = _wait_status(db, [sid], {"finished", "failed"}, 180)
+        assert final == {sid: "finished"}, (final, log.read_text()[-3000:])
+        assert _event_counts(db, sid) == {"queued": 1, "running": 2, "finished": 1}
+        with db.read() as conn:
+            row = conn.execute(select(submissions).where(submissions.c.id == sid)).one()
+        assert row.attempts == 2 and row.runs == 1 and "CIDEr" in json.loads(row.result_json)["metrics"]
+        assert list((data / "scoring").iterdir()) == []  # the killed run's directory went at the next lease
+        assert _files_holding(Path(coco_ptb.__file__).parent, tag) == []
+        assert list(tmp.iterdir()) == []
+        left = {cmd for k, cmd in _tagged_processes(tag).items() if k[0] != served.proc.pid}
+        assert len(left) == 1 and "valor_bench.cli worker" in left.pop()  # the restarted worker, idle, with no child
+        assert len(served.worker_pids()) == 1  # and no zombie under the server, the orphans' subreaper
+    finally:
+        served.close()
+        db.dispose()

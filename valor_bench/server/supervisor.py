@@ -4,12 +4,13 @@ Workers are separate processes (``python -m valor_bench.cli worker``, exactly wh
 runs elsewhere), so evaluation never runs in the web process and a worker that dies takes nothing else
 with it: the supervisor starts a new one (backing off if they keep dying), and the dead worker's job is
 leased again when its lease expires. On Linux each worker gets SIGTERM when the server dies, even by
-SIGKILL (``PR_SET_PDEATHSIG``).
+SIGKILL (``PR_SET_PDEATHSIG``), and the server is the subreaper of its workers' children: a worker's
+JVMs and scorer process, killed with it, are reaped here instead of staying zombies under an init
+that does not reap (as in many containers).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
 import subprocess
@@ -19,15 +20,9 @@ import time
 from collections import deque
 from pathlib import Path
 
+from valor_data.child_process import become_subreaper, reap_orphans, spawn
+
 log = logging.getLogger("valor_bench.server")
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 class WorkerPool:
@@ -43,18 +38,20 @@ class WorkerPool:
     def _spawn(self) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "valor_bench.cli", "worker", "--db", self.db_url, "--data", str(self.data_dir),
                "--poll", str(self.poll)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        proc = spawn(cmd, signal.SIGTERM, stdin=subprocess.DEVNULL)
         self._starts.append(time.monotonic())
         log.info("started evaluation worker pid %d", proc.pid)
         return proc
 
     def start(self) -> WorkerPool:
+        become_subreaper()
         self.procs = [self._spawn() for _ in range(self.n)]
         self._thread.start()
         return self
 
     def _watch(self) -> None:
         while not self._stop.wait(1.0):
+            reap_orphans({p.pid for p in self.procs})
             for i, proc in enumerate(self.procs):
                 code = proc.poll()
                 if code is None or self._stop.is_set():
@@ -66,9 +63,6 @@ class WorkerPool:
                         return
                 log.warning("evaluation worker pid %d exited with code %s; starting a new one", proc.pid, code)
                 self.procs[i] = self._spawn()
-
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
 
     def stop(self, grace_seconds: float = 10.0) -> None:
         """SIGTERM (a worker finishes or hands back its job), then SIGKILL after the grace period."""

@@ -8,6 +8,11 @@ dies (SIGKILL, out of memory) the lease expires and another worker takes the job
 ``eval_timeout_seconds`` is failed and the worker process exits (an evaluation cannot be interrupted
 from inside; ``serve`` starts a fresh worker).
 
+Each run of a job scores in a private directory of its own, ``DATA/scoring/{submission}-{attempt}``
+(mode 0700: the scorers' inputs hold the hidden references), removed when the run ends. A run
+killed mid-way leaves it behind, and its processes die with it (``valor_data/child_process.py``); the
+next lease removes every directory whose run is over (its job not running at that attempt).
+
 What a team reads about a failure is scrubbed of server paths: the validation problem lines name the
 file the team uploaded; any other error is one line, and the host's view keeps the traceback.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -23,13 +29,15 @@ import time
 import traceback
 from pathlib import Path
 
+from sqlalchemy import select
+
 from valor_bench.avc import CaptionMetricError
 from valor_bench.evaluate import evaluate_validated
 from valor_bench.ground_truth import GroundTruth, GroundTruthError, load_ground_truth
 from valor_bench.metrics import MAIN_METRIC
 from valor_bench.server import queue
 from valor_bench.server.db import Database, display_url
-from valor_bench.server.schema import LATEST, current_version
+from valor_bench.server.schema import LATEST, current_version, submissions
 from valor_bench.server.security import scrub
 from valor_bench.server.store import BlobStore
 from valor_bench.validate import validate_submission
@@ -73,6 +81,7 @@ class Worker:
         self.db = db
         self.settings = WorkerSettings(db, data_dir)
         self.store = BlobStore(self.settings.data_dir)
+        self.scratch = self.settings.data_dir / "scoring"
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.poll = poll_seconds
         self.stop = threading.Event()
@@ -91,6 +100,9 @@ class Worker:
                 self.stop.wait(self.poll)
                 continue
             self.current = lease
+            if self.stop.is_set():  # stopped while the lease was being taken, unseen by run_worker's handler
+                queue.release(self.db, lease, f"worker {self.id} stopped; queued again")
+                break
             try:
                 self.process(lease)
             finally:
@@ -105,11 +117,14 @@ class Worker:
                                 name=f"lease-{lease.submission_id}")
         beat.start()
         started = time.monotonic()
+        workdir = self.scratch / f"{lease.submission_id}-{lease.attempt}"
         try:
-            outcome = self._evaluate(lease)
+            self._make_private_dir(workdir)
+            outcome = self._evaluate(lease, workdir)
         finally:
             finished.set()
             beat.join()
+            shutil.rmtree(workdir, ignore_errors=True)
         if lost.is_set():
             log.warning("submission %s: lease lost while scoring; the result is discarded", lease.submission_id)
             return
@@ -140,6 +155,35 @@ class Worker:
             except Exception as e:  # the database is unreachable for a moment: try again next beat
                 log.warning("submission %s: could not renew the lease (%s)", lease.submission_id, e)
 
+    # ------------------------------------------------------------------------------ the job's directory
+    def _make_private_dir(self, workdir: Path) -> None:
+        """A fresh 0700 directory for this run, made after removing those of runs that are over."""
+        self.scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.scratch, 0o700)
+        try:
+            self._remove_ended_runs()
+        except Exception as e:  # housekeeping: the database is unreachable for a moment, the next lease does it
+            log.warning("could not look for the directories of ended runs (%s)", e)
+        shutil.rmtree(workdir, ignore_errors=True)  # a run handed back (SIGTERM) keeps its attempt number
+        workdir.mkdir(mode=0o700)
+
+    def _remove_ended_runs(self) -> None:
+        """Remove the directories of runs whose job is not running at that attempt (killed runs)."""
+        runs = {}
+        for d in self.scratch.iterdir():  # listed before the query: a run that starts meanwhile is kept
+            sid, _, attempt = d.name.partition("-")
+            runs[d] = (int(sid), int(attempt)) if sid.isdigit() and attempt.isdigit() else None
+        if not runs:
+            return
+        ids = {r[0] for r in runs.values() if r}
+        with self.db.read() as conn:
+            live = {(r.id, r.attempts) for r in conn.execute(select(submissions.c.id, submissions.c.attempts).where(
+                submissions.c.id.in_(ids), submissions.c.status == "running"))}
+        for d, run in runs.items():
+            if run not in live:
+                log.info("removing %s, left by a run that ended without cleaning up", d)
+                shutil.rmtree(d, ignore_errors=True)
+
     # ------------------------------------------------------------------------------------- the scoring
     def ground_truth(self, phase: str) -> GroundTruth:
         if phase not in self._gt:
@@ -151,7 +195,7 @@ class Worker:
             self._gt[phase] = gt
         return self._gt[phase]
 
-    def _evaluate(self, lease: queue.Lease) -> tuple[str, tuple]:
+    def _evaluate(self, lease: queue.Lease, workdir: Path) -> tuple[str, tuple]:
         path = self.store.path(lease.blob_sha256, lease.blob_ext)
         hide = {str(path): lease.filename, str(path.parent): "", str(self.store.root): "<server data>"}
         try:
@@ -170,7 +214,7 @@ class Worker:
                 n = len(v.problems)
                 return "failed", (f"not a valid {lease.task.upper()} submission ({n} problem{'s' if n != 1 else ''}); "
                                   "nothing was scored", None, lines)
-            ev = evaluate_validated(v, gt)
+            ev = evaluate_validated(v, gt, workdir=workdir)
         except (CaptionMetricError, ValueError) as e:
             return "failed", (scrub(f"scoring failed: {e}", hide), traceback.format_exc(), None)
         except Exception as e:  # a bug: the team gets one line, the host the traceback
