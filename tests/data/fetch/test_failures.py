@@ -162,6 +162,6 @@ def test_readme_reasons_table_is_generated_from_clip_reasons():
 
     from valor_data.fetch.failures import reasons_table
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     block = readme.split("<!-- reasons-table -->\n", 1)[1].split("\n<!-- /reasons-table -->", 1)[0]
     assert block == reasons_table()

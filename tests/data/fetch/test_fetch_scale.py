@@ -22,7 +22,7 @@ from valor_data.inputs import read_inputs
 
 @pytest.fixture(scope="module")
 def fetch_scale():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fetch_scale.py"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "fetch_scale.py"
     spec = importlib.util.spec_from_file_location("fetch_scale", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["fetch_scale"] = module
