@@ -18,7 +18,7 @@ from valor_data.fetch.filters import build_filters
 from valor_data.fetch.journal import Journal, encode_record, read_journal
 from valor_data.fetch.plan import FetchOptions, plan_tasks
 from valor_data.fetch.process import process_clip
-from valor_data.fetch.run import run_task
+from valor_data.fetch.run import run_fetch, run_task
 from valor_data.fetch.sources import DownloadOptions
 
 EXPECTED = {
@@ -147,8 +147,6 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
 def test_temporaries_of_writers_killed_mid_write_are_removed(tmp_path, source_dir):
     """A part manifest or config cut short by SIGKILL is left under its writer's pid-named temporary: the
     rerun's own writes never overwrite it, so the finished run deletes it."""
-    from valor_data.fetch import run_fetch
-
     out = tmp_path / "out"
     (out / "_tasks").mkdir(parents=True)
     stale = [out / "_tasks" / "00000.parquet.deadhost-4242.tmp", out / "fetch_config.json.deadhost-4242.tmp",
