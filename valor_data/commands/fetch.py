@@ -15,7 +15,7 @@ from valor_data.clip import OK
 from valor_data.commands.common import running_distributor, spark_master_option, warn_bad_rows
 from valor_data.engines.distributor import DistributorUnavailable
 from valor_data.engines.storage import is_url
-from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, renamed_threshold_error
+from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS
 from valor_data.fetch.probe import DARK_LUMA, GRID
 from valor_data.fetch.sources import DEFAULT_FORMAT, SOURCES
 from valor_data.inputs import FORMATS
@@ -58,15 +58,6 @@ def _ytdlp_opts(value: str | None) -> tuple[tuple[str, object], ...]:
     if not isinstance(parsed, dict):
         raise click.BadParameter("must be a JSON object of yt-dlp parameters", param_hint="--ytdlp-opts")
     return tuple(sorted(parsed.items()))
-
-
-def _renamed_option(name: str):
-    """A hidden flag whose meaning changed: refused with one line naming its replacement."""
-    def refuse(ctx: click.Context, param: click.Parameter, value: object) -> None:
-        if value is not None:
-            raise click.UsageError(renamed_threshold_error(name, as_flag=True), ctx)
-
-    return click.option(f"--{name.replace('_', '-')}", hidden=True, expose_value=False, callback=refuse)
 
 
 def _print_summary(summary, as_json: bool) -> None:
@@ -124,8 +115,6 @@ def _print_summary(summary, as_json: bool) -> None:
 @click.option("--black-share", type=click.FloatRange(0, 1, min_open=True), default=0.98, show_default=True,
               help=f"Black when at least this share of the pixels of every sampled frame is dark (luma <= "
                    f"{DARK_LUMA:g} of 255), as ffmpeg's blackdetect counts.")
-@_renamed_option("frozen_threshold")
-@_renamed_option("black_luma")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Output frame rate (default: the source's, capped at --max-fps).")
 @click.option("--max-fps", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,

@@ -22,9 +22,7 @@ from valor_data.fetch.filters import (
     ALL_THRESHOLDS,
     DEFAULT_FILTERS,
     FILTERS,
-    RENAMED_THRESHOLDS,
     build_filters,
-    renamed_threshold_error,
     thresholds_of,
 )
 from valor_data.fetch.normalize import NormalizeOptions
@@ -57,9 +55,6 @@ class FetchOptions:
         one that none of them takes is an error when it was set by the user (named in ``explicit``).
         Raises ValueError (one line) for unknown names and bad values."""
         flags = dict(flags)
-        renamed = sorted(RENAMED_THRESHOLDS.keys() & flags.keys())
-        if renamed:
-            raise ValueError("; ".join(renamed_threshold_error(n, as_flag=True) for n in renamed))
         filters = tuple(flags.pop("filters", DEFAULT_FILTERS))
         unknown = [n for n in filters if n not in FILTERS]
         if unknown:

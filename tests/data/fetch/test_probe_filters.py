@@ -1,20 +1,29 @@
-"""Probe facts of each synthetic kind, and the filter registry's verdicts and loud failures."""
+"""What fetch measures on each synthetic kind (through its own per-clip path: the pass, then
+``read_outputs`` on the pass's thumbnails), the filter registry's verdicts, and its loud failures."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 
 from valor_data.fetch.filters import DEFAULT_FILTERS, FILTERS, apply_filters, build_filters, thresholds_of
-from valor_data.fetch.probe import ProbeError, ProbeFacts, probe_media
+from valor_data.fetch.probe import ProbeFacts
 from valor_data.synthetic.media import CLIP_KINDS, make_clip
 
-# kind -> status with the default filters, on the 0.5-3.5 s segment of a 4-s source
+SEGMENT = (0.5, 3.5)  # of a 4-s source
+# kind -> status with the default filters
 EXPECTED = {
-    "ok": None, "no_audio": "no_audio", "no_video": "no_video", "silent": "silent", "frozen": "frozen",
-    "black": "frozen", "short": "too_short",
+    "ok": "ok", "no_audio": "no_audio", "no_video": "no_video", "silent": "silent", "frozen": "frozen",
+    "black": "frozen", "short": "too_short", "corrupt": "decode_error",
 }
+FACT_NAMES = {f.name for f in fields(ProbeFacts)} - {"extra"}
+
+
+def facts_of(row: dict) -> ProbeFacts:
+    """The probe facts fetch recorded in a manifest row."""
+    return ProbeFacts(**{k: v for k, v in json.loads(row["probe"]).items() if k in FACT_NAMES})
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +32,22 @@ def kinds(tmp_path_factory):
     return {k: make_clip(root / f"{k}.mp4", k, duration=4.0, seed=i) for i, k in enumerate(CLIP_KINDS)}
 
 
+@pytest.fixture(scope="module")
+def rows(kinds, spec, tmp_path_factory):
+    """Each kind's manifest row with the default filters."""
+    work = tmp_path_factory.mktemp("fetched")
+    return {k: spec.fetch_one(path, *SEGMENT, work) for k, path in kinds.items()}
+
+
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
-def test_default_filters_per_kind(kinds, kind):
-    facts = probe_media(kinds[kind], 0.5, 3.5)
-    rejection = apply_filters(build_filters(), facts)
-    assert (rejection.reason if rejection else None) == EXPECTED[kind], rejection
-    json.dumps(facts.to_dict())  # the manifest stores it as JSON
+def test_default_filters_per_kind(rows, kind):
+    assert rows[kind]["status"] == EXPECTED[kind], rows[kind]["message"]
 
 
-def test_probe_facts_of_a_good_clip(kinds):
-    facts = probe_media(kinds["ok"], 0.5, 3.5)
+def test_facts_of_a_good_clip(rows):
+    facts = facts_of(rows["ok"])
     assert facts.has_video and facts.has_audio
+    # the manifest's top-level facts are the source's
     assert (facts.width, facts.height, facts.fps, facts.vcodec, facts.acodec) == (160, 120, 25.0, "h264", "aac")
     assert (facts.sample_rate, facts.channels) == (44100, 2)
     assert facts.duration == pytest.approx(3.0, abs=0.05)
@@ -43,47 +57,48 @@ def test_probe_facts_of_a_good_clip(kinds):
     assert facts.block_motion > 8 and facts.dark_share < 0.5
 
 
-def test_probe_measures(kinds):
-    assert probe_media(kinds["silent"]).rms_db == -120.0
-    frozen = probe_media(kinds["frozen"])
+def test_measures(rows):
+    assert facts_of(rows["silent"]).rms_db == -120.0
+    frozen = facts_of(rows["frozen"])
     assert frozen.motion < 1.0 and frozen.block_motion < 8
-    black = probe_media(kinds["black"])
+    black = facts_of(rows["black"])
     assert black.luma < 5 and black.dark_share == 1.0
-    assert probe_media(kinds["short"]).duration == pytest.approx(1.0, abs=0.05)
-    no_video = probe_media(kinds["no_video"])
+    assert facts_of(rows["short"]).duration == pytest.approx(0.5, abs=0.05)  # the 1-s source ends at 1.0
+    no_video = facts_of(rows["no_video"])
     assert not no_video.has_video and no_video.frames_sampled == 0
 
 
-def test_probe_of_a_segment_past_the_end(kinds):
-    facts = probe_media(kinds["ok"], 10.0, 13.0)
-    assert facts.duration == 0.0
-    assert apply_filters(build_filters(), facts).reason == "too_short"
+def test_a_segment_past_the_end_is_too_short(kinds, spec, tmp_path):
+    row = spec.fetch_one(kinds["ok"], 10.0, 13.0, tmp_path)
+    assert row["status"] == "too_short" and facts_of(row).duration == 0.0
 
 
-def test_probe_with_few_keyframes_decodes_every_frame(tmp_path):
-    path = make_clip(tmp_path / "long_gop.mp4", "ok", duration=3.0, keyint=250)  # one keyframe
-    facts = probe_media(path)
-    assert facts.frames_sampled >= 3 and facts.motion > 3
+def test_a_clip_with_one_keyframe_still_gets_its_thumbnails(spec, tmp_path):
+    path = make_clip(tmp_path / "long_gop.mp4", "ok", duration=3.0, keyint=250)
+    row = spec.fetch_one(path, 0.0, 3.0, tmp_path / "work")
+    facts = facts_of(row)
+    assert row["status"] == "ok" and facts.frames_sampled >= 3 and facts.motion > 3
 
 
-def test_corrupt_bytes_raise_with_ffmpeg_words(kinds):
-    with pytest.raises(ProbeError, match="Invalid data found"):
-        probe_media(kinds["corrupt"])
+def test_corrupt_bytes_fail_with_ffmpeg_words(rows):
+    assert "Invalid data found" in rows["corrupt"]["message"]
 
 
-def test_thresholds_are_configurable(kinds):
-    facts = probe_media(kinds["ok"], 0.5, 3.5)
+def test_thresholds_are_configurable(rows, kinds, spec, tmp_path):
+    facts = facts_of(rows["ok"])
     assert apply_filters(build_filters(thresholds={"silence_db": -10.0}), facts).reason == "silent"
     assert apply_filters(build_filters(thresholds={"min_duration": 5.0}), facts).reason == "too_short"
     assert apply_filters(build_filters(thresholds={"frozen_diff": 1000.0}), facts).reason == "frozen"
     assert apply_filters(build_filters(thresholds={"black_share": facts.dark_share}), facts).reason == "frozen"
-    frozen = probe_media(kinds["frozen"])
-    assert apply_filters(build_filters(thresholds={"frozen_diff": 0.0}), frozen) is None
+    row = spec.fetch_one(kinds["frozen"], *SEGMENT, tmp_path, thresholds={"frozen_diff": 0.0})
+    assert row["status"] == "ok"
 
 
-def test_filters_can_be_chosen(kinds):
-    facts = probe_media(kinds["no_audio"])
-    assert apply_filters(build_filters(["decodable", "has_video", "not_frozen"]), facts) is None
+def test_filters_can_be_chosen_but_the_pass_needs_both_streams(kinds, spec, tmp_path):
+    without_frozen = ("decodable", "has_video", "has_audio", "min_duration", "not_silent")
+    assert spec.fetch_one(kinds["frozen"], *SEGMENT, tmp_path, filters=without_frozen)["status"] == "ok"
+    without_audio = ("decodable", "has_video", "not_frozen")
+    assert spec.fetch_one(kinds["no_audio"], *SEGMENT, tmp_path, filters=without_audio)["status"] == "no_audio"
 
 
 def test_unknown_names_fail_loudly():
@@ -93,6 +108,8 @@ def test_unknown_names_fail_loudly():
         build_filters(["has_video"], {"silence_db": -40.0})
     with pytest.raises(ValueError, match="silense_db"):
         build_filters(DEFAULT_FILTERS, {"silense_db": -40.0})
+    with pytest.raises(ValueError, match="--black-share must be in"):
+        build_filters(thresholds={"black_share": 1.5})
 
 
 def test_every_filter_has_the_same_shape():
