@@ -139,7 +139,9 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
         for col, size_col in (("video_path", "video_bytes"), ("audio_path", "audio_bytes")):
             assert (task.out / r[col]).stat().st_size == r[size_col] > 1000
     assert not task.journal_path.exists() and not task.work_dir.exists()
-    assert run_task(task).already_done  # idempotent
+    done_at = task.part_path.stat().st_mtime_ns
+    again = run_task(task)  # idempotent: the part manifest is the done-marker
+    assert (again.counts, again.resumed) == ({"ok": 3}, 0) and task.part_path.stat().st_mtime_ns == done_at
 
 
 def test_temporaries_of_writers_killed_mid_write_are_removed(tmp_path, source_dir):
