@@ -129,20 +129,14 @@ def partial_note(task: str, coverage: Coverage, source: str | None) -> str:
 # -------------------------------------------------------------------------------------------- reading
 @dataclass
 class Availability:
-    """The clips a user has, as read from a file (or given by a caller such as a server)."""
+    """The clips a user has, as read from a file."""
 
     clip_ids: list[str]  # distinct, in file order
-    source: str  # the file (or what the caller names), for messages
-    kind: str  # "list" | "manifest" | "index" | "ids"
+    source: str  # the file, for messages
+    kind: str  # "list" | "manifest" | "index"
     header: dict[str, str] = field(default_factory=dict)  # a list's "# key: value" lines
     duplicates: dict[str, int] = field(default_factory=dict)  # id -> times listed (lists only)
     notes: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_ids(cls, clip_ids: Iterable[str], source: str = "the available ids") -> Availability:
-        ids = list(clip_ids)
-        counts = Counter(ids)
-        return cls(list(dict.fromkeys(ids)), source, "ids", duplicates={k: c for k, c in counts.items() if c > 1})
 
     @property
     def digest(self) -> str:
@@ -150,7 +144,7 @@ class Availability:
 
     @property
     def name(self) -> str:
-        return Path(self.source).name if self.kind != "ids" else self.source
+        return Path(self.source).name
 
 
 def _read_list(path: Path) -> Availability:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from valor_data.clip import REASONS, TRANSIENT_REASONS
@@ -11,6 +13,7 @@ from valor_data.fetch.failures import (
     clean_message,
     failure_from_exception,
     ffmpeg_error_text,
+    reasons_table,
 )
 
 LOGIN_HINT = ("Use --cookies-from-browser or --cookies for the authentication. See  "
@@ -158,10 +161,6 @@ def test_ffmpeg_error_text_drops_the_command_line():
 
 
 def test_readme_reasons_table_is_generated_from_clip_reasons():
-    from pathlib import Path
-
-    from valor_data.fetch.failures import reasons_table
-
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     block = readme.split("<!-- reasons-table -->\n", 1)[1].split("\n<!-- /reasons-table -->", 1)[0]
     assert block == reasons_table()
