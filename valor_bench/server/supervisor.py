@@ -67,9 +67,6 @@ class WorkerPool:
                 log.warning("evaluation worker pid %d exited with code %s; starting a new one", proc.pid, code)
                 self.procs[i] = self._spawn()
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
-
     def stop(self, grace_seconds: float = 10.0) -> None:
         """SIGTERM (a worker finishes or hands back its job), then SIGKILL after the grace period."""
         self._stop.set()
