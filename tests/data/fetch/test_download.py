@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+import yt_dlp
 
 from valor_data.clip import ClipRef
 from valor_data.fetch.failures import ClipFailure
@@ -61,8 +62,6 @@ def test_ytdlp_params_user_options(tmp_path):
 
 
 def test_ytdlp_params_are_accepted_by_yt_dlp(tmp_path):
-    import yt_dlp
-
     with yt_dlp.YoutubeDL(ytdlp_params(DownloadOptions(max_filesize=1000), CLIP, tmp_path)) as ydl:
         assert ydl.params["download_ranges"] is not None
 

@@ -9,6 +9,8 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from valor_data.cli import main
+from valor_data.fetch.plan import FetchOptions
+from valor_data.fetch.sources import DownloadOptions
 
 
 def fetch(*args: str):
@@ -64,9 +66,6 @@ def test_auto_task_size_is_kept_for_reruns(tmp_path, source_dir):
 
 
 def test_fetch_config_keeps_no_secrets():
-    from valor_data.fetch.plan import FetchOptions
-    from valor_data.fetch.sources import DownloadOptions
-
     run = FetchOptions(download=DownloadOptions(proxy="http://bob:s3cret@proxy:3128",
                                                 ytdlp_params=(("password", "hunter2"),))).run_config()
     assert run["proxy"] == "http://***@proxy:3128" and run["ytdlp_params"] == ["password"]
