@@ -1,7 +1,7 @@
 """The default filters keep plainly moving, visible video and still reject stills and black screens.
 
 Media made with ffmpeg (10-s clips with a tone, as AudioSet segments are): a 20-px box moving 48 px across a
-96-px frame over a plain, black or navy background (the clips the old whole-frame thresholds dropped), a
+96-px frame over a plain, black or navy background (clips that whole-frame thresholds drop), a
 small object crossing a still sky, a mouth moving in a static shot, a lit box on a black stage; and on the
 other side stills of detailed pictures (re-encoded at every keyframe, at two qualities), black, near-black,
 black with a small logo and black with grain; each with a keyframe a second, a single keyframe, and at a low
