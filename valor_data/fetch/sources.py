@@ -12,7 +12,8 @@ headers, cookies and proxy. One ffmpeg (``normalize``) then reads the video and 
 with HTTP Range requests, and writes the normalised files: no segment on disk, no second ffmpeg. Formats
 ffmpeg cannot seek in directly (HLS, segmented DASH, anything but plain http(s)) take the fallback: yt-dlp
 downloads the segment with ``download_ranges`` (a stream copy, its ffmpeg's log kept in an ``FFREPORT``
-file), and the pass reads that file.
+file by ``ytdlp.py``, the one place fetch relies on yt-dlp beyond its public API), and the pass reads that
+file.
 """
 
 from __future__ import annotations
