@@ -251,7 +251,7 @@ def config_changes(old: dict, new: dict) -> list[str]:
                      f"(sha256 {now['sha256'][:12]})")
     before = {"--task-size": old.get("task_size"), **_option_leaves(old.get("outputs"))}
     after = {"--task-size": new["task_size"], **_option_leaves(new["outputs"])}
-    for flag in dict.fromkeys([*before, *after]):
+    for flag in dict.fromkeys([*after, *before]):  # in the order of this run's config
         if before.get(flag) != after.get(flag):
             lines.append(f"{flag} {_flag_value(before.get(flag))} → {_flag_value(after.get(flag))}")
     return lines
