@@ -113,7 +113,8 @@ class GroundTruth:
 
 
 def _parse(path: Path) -> tuple[list[str], dict[str, tuple[str, ...]], list[str], int]:
-    """Video ids in file order, their captions, one error per bad record, and how many records repeated an id."""
+    """Video ids in file order, their captions, one error per bad record, and how many records repeated
+    an id."""
     video_ids: list[str] = []
     captions: dict[str, list[str]] = {}
     errors: list[str] = []

@@ -77,7 +77,8 @@ class AnnotationFileError(ValueError):
     """A JSON annotation file that cannot be read at all; the message starts with the file name."""
 
 
-def json_records(path: str | Path, *, mapping: bool = False, errors: str = "strict") -> Iterator[tuple[int | str, object]]:
+def json_records(path: str | Path, *, mapping: bool = False,
+                 errors: str = "strict") -> Iterator[tuple[int | str, object]]:
     """``(position, record)`` of a JSON list or a JSONL file: the file layer of the VALOR annotation reader.
 
     The position is the 1-based index in a JSON list or line of a JSONL file or, with ``mapping``, the key

@@ -247,8 +247,8 @@ def config_changes(old: dict, new: dict) -> list[str]:
     lines = []
     if old.get("inputs") != new["inputs"]:
         was, now = old.get("inputs") or {}, new["inputs"]
-        lines.append(f"inputs {was.get('clips')} clips (sha256 {str(was.get('sha256'))[:12]}) → {now['clips']} clips "
-                     f"(sha256 {now['sha256'][:12]})")
+        lines.append(f"inputs {was.get('clips')} clips (sha256 {str(was.get('sha256'))[:12]}) → "
+                     f"{now['clips']} clips (sha256 {now['sha256'][:12]})")
     before = {"--task-size": old.get("task_size"), **_option_leaves(old.get("outputs"))}
     after = {"--task-size": new["task_size"], **_option_leaves(new["outputs"])}
     for flag in dict.fromkeys([*after, *before]):  # in the order of this run's config

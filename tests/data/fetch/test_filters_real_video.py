@@ -87,7 +87,8 @@ def test_moving_visible_video_is_kept(media, spec, tmp_path, name, encoding):
 @pytest.mark.parametrize("name", STILL)
 def test_stills_and_black_screens_with_sound_are_rejected(media, spec, tmp_path, name, encoding):
     row = spec.fetch_one(media[name, encoding], 0, DURATION, tmp_path)
-    assert json.loads(row["probe"])["rms_db"] > -30  # the sound is there (a sine at -21 dBFS): only the picture decides
+    # the sound is there (a sine at -21 dBFS): only the picture decides
+    assert json.loads(row["probe"])["rms_db"] > -30
     assert row["status"] == "frozen", row["probe"]
     black = name.startswith(("black", "near_black"))
     assert row["message"].startswith("black video" if black else "frozen video"), row["message"]
@@ -96,8 +97,8 @@ def test_stills_and_black_screens_with_sound_are_rejected(media, spec, tmp_path,
 def test_whole_frame_measures_would_drop_the_moving_clips(media, spec, tmp_path):
     """Why the filters look at blocks and dark pixels: the whole-frame mean difference is < 1 and the mean
     luma < 20 on clips that plainly move."""
-    grey = json.loads(spec.fetch_one(media["blue_box_on_grey", "keyframe_each_second"], 0, DURATION, tmp_path)["probe"])
-    black = json.loads(spec.fetch_one(media["red_box_on_black", "one_keyframe"], 0, DURATION, tmp_path)["probe"])
+    grey, black = (json.loads(spec.fetch_one(media[pick], 0, DURATION, tmp_path)["probe"])
+                   for pick in (("blue_box_on_grey", "keyframe_each_second"), ("red_box_on_black", "one_keyframe")))
     assert grey["motion"] < 1.0 and black["luma"] < 20
     assert grey["block_motion"] > 8 and black["dark_share"] < 0.98
 
