@@ -29,9 +29,18 @@ _.from_array  # valor_bench.formats.SimMatrix: an in-memory matrix (tests, bench
 _.modality_ceilings  # valor_data.synthetic.av_task: chance R@1 per modality (benchmarks/synthetic_av.py)
 
 # Synthetic test material (valor_data/synthetic/): made for the tests that use it.
-_.FAST_MATRIX  # encodings.py: tests/fetch/test_encodings.py
+_.FAST_MATRIX  # encodings.py: tests/data/fetch/test_encodings.py
 _.source_files
 _.matrix_ytid
 _.reference_files
 _.clock_problems
-_.requests_for  # mirror.py: tests/fetch/test_mirror.py, test_fetch_mirror.py
+_.requests_for  # mirror.py: tests/data/fetch/test_mirror.py, test_fetch_mirror.py
+
+# valor_data/fetch
+_.MinDuration  # registered in FILTERS by @register; fetch builds it by name (--filters)
+_.NotSilent  # registered in FILTERS by @register; fetch builds it by name (--filters)
+_.NotFrozen  # registered in FILTERS by @register; fetch builds it by name (--filters)
+_.luma  # fetch.probe.ProbeFacts.luma: a measure recorded in the manifest's probe column (asdict in to_dict)
+_.thread_count  # PyAV codec-context setting read by libavcodec when the decoder opens
+_.clips_resumed  # fetch.run.FetchSummary: part of fetch's --json summary (asdict in to_dict)
+_.reasons_table  # fetch.failures: generates the docs' manifest-status table; test_failures.py keeps the two equal

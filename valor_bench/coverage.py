@@ -15,7 +15,8 @@ Availability files (:func:`read_availability`):
   counts them). A list is made for one ground truth: an id outside it is an error.
 
 The digest (:func:`availability_digest`) is the one identity of an available set: two partial results are
-comparable only when their digests are equal.
+comparable only when their digests are equal. Checking a file against a ground truth and restricting to
+it are the ground truth's (``ground_truth.py``: :func:`~valor_bench.ground_truth.restrict`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # ground_truth imports this module; the reverse import is done lazily
-    from valor_bench.ground_truth import GroundTruth
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from valor_data.atomic import atomic_write_text
 
 FORMAT = "valor-availability/1"
 SHOW = 5  # ids named per problem line
@@ -126,20 +129,14 @@ def partial_note(task: str, coverage: Coverage, source: str | None) -> str:
 # -------------------------------------------------------------------------------------------- reading
 @dataclass
 class Availability:
-    """The clips a user has, as read from a file (or given by a caller such as a server)."""
+    """The clips a user has, as read from a file."""
 
     clip_ids: list[str]  # distinct, in file order
-    source: str  # the file (or what the caller names), for messages
-    kind: str  # "list" | "manifest" | "index" | "ids"
+    source: str  # the file, for messages
+    kind: str  # "list" | "manifest" | "index"
     header: dict[str, str] = field(default_factory=dict)  # a list's "# key: value" lines
     duplicates: dict[str, int] = field(default_factory=dict)  # id -> times listed (lists only)
     notes: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_ids(cls, clip_ids: Iterable[str], source: str = "the available ids") -> Availability:
-        ids = list(clip_ids)
-        counts = Counter(ids)
-        return cls(list(dict.fromkeys(ids)), source, "ids", duplicates={k: c for k, c in counts.items() if c > 1})
 
     @property
     def digest(self) -> str:
@@ -147,7 +144,7 @@ class Availability:
 
     @property
     def name(self) -> str:
-        return Path(self.source).name if self.kind != "ids" else self.source
+        return Path(self.source).name
 
 
 def _read_list(path: Path) -> Availability:
@@ -171,10 +168,6 @@ def _read_list(path: Path) -> Availability:
 
 
 def _read_parquet(path: Path) -> Availability:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     try:
         names = set(pq.read_schema(path).names)
         if {"clip_id", "status"} <= names:  # a fetch or shard manifest: one row per input clip
@@ -210,81 +203,6 @@ def read_availability(path: str | Path) -> Availability:
     return avail
 
 
-# ------------------------------------------------------------------------------------------- checking
-def _first(items: list[str], n: int = SHOW, quote: bool = True) -> str:
-    shown = ", ".join(repr(x) if quote else x for x in items[:n])
-    return shown + (f", ... (and {len(items) - n:,} more)" if len(items) > n else "")
-
-
-def _other_split_of(ids: list[str], gt: GroundTruth) -> dict[str, list[str]]:
-    """The ids that are clips of another shipped VALOR-32K split, by split."""
-    from valor_bench.ground_truth import SHIPPED_SPLITS, shipped_split_ids
-
-    out: dict[str, list[str]] = {}
-    left = list(ids)
-    for split in SHIPPED_SPLITS:
-        if split == gt.split or not left:
-            continue
-        known = shipped_split_ids(split)
-        if known is None:
-            continue
-        out[split] = [i for i in left if i in known]
-        left = [i for i in left if i not in known]
-    return {s: v for s, v in out.items() if v}
-
-
-def availability_problems(avail: Availability, gt: GroundTruth) -> tuple[list[str], list[str]]:
-    """``(problems, notes)`` of using ``avail`` with ``gt``: one line per kind of problem."""
-    problems: list[str] = []
-    notes = list(avail.notes)
-    src = avail.source
-    known = set(gt.video_ids)
-    if avail.duplicates:
-        problems.append(f"{src}: clip ids listed more than once ({len(avail.duplicates):,}): "
-                        + _first([f"{k!r} ({c}x)" for k, c in avail.duplicates.items()], quote=False))
-    head_split = avail.header.get("split")
-    if head_split and head_split != gt.split:
-        problems.append(f"{src}: the list was made for split {head_split!r}, but the ground truth is {gt.split!r}")
-    head_sha = avail.header.get("annotations sha256")
-    if head_sha and head_sha != gt.sha256:
-        notes.append(f"{avail.name} was made from other annotations (sha256 {head_sha[:12]}…) than {gt.path.name} "
-                     f"({gt.sha256[:12]}…)")
-    head_digest = avail.header.get("digest", "").removeprefix("sha256:")
-    if head_digest and head_digest != avail.digest:
-        problems.append(f"{src}: its header digest {head_digest[:12]}… does not match its {len(avail.clip_ids):,} ids "
-                        f"({avail.digest[:12]}…): the list was edited after it was made; remake it, or delete the "
-                        "digest line if the edit was meant")
-    outside = [c for c in avail.clip_ids if c not in known]
-    if outside:
-        if avail.kind in ("manifest", "index"):
-            notes.append(f"{avail.name}: {len(outside):,} of its clips are not in {gt.split} and were ignored")
-            if len(outside) == len(avail.clip_ids):
-                problems.append(f"{src}: none of its {len(outside):,} clips is a clip of {gt.split} ({_first(outside)})")
-        else:
-            by_split = _other_split_of(outside, gt)
-            for split, ids in by_split.items():
-                problems.append(f"{src}: clip ids of VALOR-32K {split}, not of {gt.split} ({len(ids):,}): {_first(ids)}"
-                                " (is this the list of another split?)")
-            elsewhere = {i for ids in by_split.values() for i in ids}
-            unknown = [i for i in outside if i not in elsewhere]
-            if unknown:
-                problems.append(f"{src}: clip ids that are not clips of {gt.split} ({len(unknown):,}): {_first(unknown)}")
-    return problems, notes
-
-
-def restrict(gt: GroundTruth, avail: Availability) -> GroundTruth:
-    """``gt`` restricted to the available clips; raises :class:`AvailabilityError` with every problem."""
-    problems, notes = availability_problems(avail, gt)
-    if problems:
-        raise AvailabilityError(problems)
-    have = set(avail.clip_ids)
-    keep = [v for v in gt.video_ids if v in have]
-    coverage = Coverage.of(keep, gt.video_ids)
-    if not coverage.partial:
-        notes.append(f"{avail.name} lists every clip of {gt.split}: full coverage")
-    return gt.restricted(keep, coverage, source=avail.source, notes=notes)
-
-
 # -------------------------------------------------------------------------------------------- writing
 def list_text(clip_ids: Iterable[str], header: dict[str, str]) -> str:
     """An availability list: the ``# key: value`` header (format and digest first), then the sorted ids."""
@@ -299,8 +217,6 @@ def list_text(clip_ids: Iterable[str], header: dict[str, str]) -> str:
 
 def write_availability(path: str | Path, clip_ids: Iterable[str], header: dict[str, str] | None = None) -> str:
     """Write an availability list atomically; returns its digest."""
-    from valor_data.atomic import atomic_write_text
-
     ids = list(clip_ids)
     if not ids:
         raise AvailabilityError(f"{path}: no clips to list")

@@ -5,9 +5,9 @@ VALOR-format ``[{"video_id", "desc"}]`` JSON or JSONL: a user's own dataset, the
 taken as given (they need not be AudioSet clip ids); clips whose id *is* an AudioSet clip id get the
 labels of the shipped AudioSet segment lists, which the per-class breakdown uses.
 
-``available=`` restricts the ground truth to the clips a user has (``--available FILE``, see
-``coverage.py``): queries, gallery and references all shrink to those clips, and ``coverage`` says how many
-of the split's clips that is.
+``available=`` restricts the ground truth to the clips a user has (``--available FILE``, read by
+``coverage.py``; :func:`restrict` checks it against this ground truth): queries, gallery and references
+all shrink to those clips, and ``coverage`` says how many of the split's clips that is.
 
 Text ids (how AVR submissions name a caption): ``{video_id}#{i}`` with ``i`` the 0-based index of the
 caption in the clip's ``desc`` list; for a clip with exactly one caption the bare ``{video_id}`` is
@@ -16,15 +16,14 @@ accepted as well and means ``{video_id}#0``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-from valor_bench.coverage import Availability, AvailabilityError, Coverage, read_availability, restrict
+from valor_bench.coverage import SHOW, Availability, AvailabilityError, Coverage, read_availability
 from valor_data.clip import ClipRef, InvalidClip
 from valor_data.digest import sha256_file
-from valor_data.inputs import read_audioset_csv
+from valor_data.inputs import AnnotationFileError, read_annotations, read_audioset_csv
 from valor_data.resources import audioset_segments_paths, valor32k_annotation_path
 
 SHIPPED_SPLITS = ("test", "val", "train")
@@ -113,50 +112,28 @@ class GroundTruth:
         return f"{self.split} ({self.n_clips:,} clips, {self.n_texts:,} captions)"
 
 
-def _records(path: Path) -> list[tuple[str, object]]:
-    """``(where, record)`` pairs of a VALOR JSON list or JSONL file."""
-    try:
-        if path.suffix.lower() == ".jsonl":
-            out = []
-            with path.open(encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if line.strip():
-                        out.append((f"line {n}", json.loads(line)))
-            return out
-        with path.open(encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise GroundTruthError(f"{path}: invalid JSON ({e})") from None
-    except UnicodeDecodeError as e:
-        raise GroundTruthError(f"{path}: not UTF-8 text ({e})") from None
-    if not isinstance(data, list):
-        raise GroundTruthError(f'{path}: expected a JSON list of {{"video_id", "desc"}} objects')
-    return [(f"record {n}", rec) for n, rec in enumerate(data, 1)]
-
-
 def _parse(path: Path) -> tuple[list[str], dict[str, tuple[str, ...]], list[str], int]:
+    """Video ids in file order, their captions, one error per bad record, and how many records repeated
+    an id."""
     video_ids: list[str] = []
     captions: dict[str, list[str]] = {}
     errors: list[str] = []
     merged = 0
-    for where, rec in _records(path):
-        if not isinstance(rec, dict):
-            errors.append(f"{where}: expected an object, got {type(rec).__name__}")
+    try:
+        annotations = list(read_annotations(path))
+    except AnnotationFileError as e:
+        raise GroundTruthError(str(e)) from None
+    for ann in annotations:
+        if ann.problem or not ann.captions:
+            where = f"{ann.where} ({ann.video_id})" if ann.video_id else ann.where
+            errors.append(f"{where}: {ann.problem or 'no caption: a reference needs a non-empty desc'}")
             continue
-        vid, desc = rec.get("video_id"), rec.get("desc")
-        if not isinstance(vid, str) or not vid.strip():
-            errors.append(f"{where}: 'video_id' must be a non-empty string, got {vid!r}")
-            continue
-        if isinstance(desc, str):
-            desc = [desc]
-        if not isinstance(desc, list) or not desc or not all(isinstance(c, str) for c in desc):
-            errors.append(f"{where} ({vid}): 'desc' must be a caption string or a non-empty list of strings")
-            continue
+        vid, desc = ann.video_id, ann.captions
         for c in desc:
             if not c.strip():
-                errors.append(f"{where} ({vid}): empty reference caption")
+                errors.append(f"{ann.where} ({vid}): empty reference caption")
             elif line_break_in(c):
-                errors.append(f"{where} ({vid}): caption contains the line break {line_break_in(c)}")
+                errors.append(f"{ann.where} ({vid}): caption contains the line break {line_break_in(c)}")
         if vid in captions:
             merged += 1
             captions[vid].extend(desc)
@@ -191,11 +168,82 @@ def labels_for(video_id: str) -> tuple[str, ...]:
 def shipped_split_ids(split: str) -> frozenset[str] | None:
     """The clip ids of a shipped VALOR-32K split (None when the annotations are not installed)."""
     try:
-        path = valor32k_annotation_path(split)
-        with path.open(encoding="utf-8") as f:
-            return frozenset(r["video_id"] for r in json.load(f) if isinstance(r, dict) and "video_id" in r)
-    except (FileNotFoundError, ValueError):
+        return frozenset(a.video_id for a in read_annotations(valor32k_annotation_path(split)) if a.video_id)
+    except (FileNotFoundError, AnnotationFileError):
         return None
+
+
+# ------------------------------------------------------------------------------------ availability
+def _first(items: list[str], n: int = SHOW, quote: bool = True) -> str:
+    shown = ", ".join(repr(x) if quote else x for x in items[:n])
+    return shown + (f", ... (and {len(items) - n:,} more)" if len(items) > n else "")
+
+
+def _other_split_of(ids: list[str], gt: GroundTruth) -> dict[str, list[str]]:
+    """The ids that are clips of another shipped VALOR-32K split, by split."""
+    out: dict[str, list[str]] = {}
+    left = list(ids)
+    for split in SHIPPED_SPLITS:
+        if split == gt.split or not left:
+            continue
+        known = shipped_split_ids(split)
+        if known is None:
+            continue
+        out[split] = [i for i in left if i in known]
+        left = [i for i in left if i not in known]
+    return {s: v for s, v in out.items() if v}
+
+
+def availability_problems(avail: Availability, gt: GroundTruth) -> tuple[list[str], list[str]]:
+    """``(problems, notes)`` of using ``avail`` with ``gt``: one line per kind of problem."""
+    problems: list[str] = []
+    notes = list(avail.notes)
+    src = avail.source
+    known = set(gt.video_ids)
+    if avail.duplicates:
+        problems.append(f"{src}: clip ids listed more than once ({len(avail.duplicates):,}): "
+                        + _first([f"{k!r} ({c}x)" for k, c in avail.duplicates.items()], quote=False))
+    head_split = avail.header.get("split")
+    if head_split and head_split != gt.split:
+        problems.append(f"{src}: the list was made for split {head_split!r}, but the ground truth is {gt.split!r}")
+    head_sha = avail.header.get("annotations sha256")
+    if head_sha and head_sha != gt.sha256:
+        notes.append(f"{avail.name} was made from other annotations (sha256 {head_sha[:12]}…) than {gt.path.name} "
+                     f"({gt.sha256[:12]}…)")
+    head_digest = avail.header.get("digest", "").removeprefix("sha256:")
+    if head_digest and head_digest != avail.digest:
+        problems.append(f"{src}: its header digest {head_digest[:12]}… does not match its {len(avail.clip_ids):,} ids "
+                        f"({avail.digest[:12]}…): the list was edited after it was made; remake it, or delete the "
+                        "digest line if the edit was meant")
+    outside = [c for c in avail.clip_ids if c not in known]
+    if outside:
+        if avail.kind in ("manifest", "index"):
+            notes.append(f"{avail.name}: {len(outside):,} of its clips are not in {gt.split} and were ignored")
+            if len(outside) == len(avail.clip_ids):
+                problems.append(f"{src}: none of its {len(outside):,} clips is a clip of {gt.split} ({_first(outside)})")
+        else:
+            by_split = _other_split_of(outside, gt)
+            for split, ids in by_split.items():
+                problems.append(f"{src}: clip ids of VALOR-32K {split}, not of {gt.split} ({len(ids):,}): {_first(ids)}"
+                                " (is this the list of another split?)")
+            elsewhere = {i for ids in by_split.values() for i in ids}
+            unknown = [i for i in outside if i not in elsewhere]
+            if unknown:
+                problems.append(f"{src}: clip ids that are not clips of {gt.split} ({len(unknown):,}): {_first(unknown)}")
+    return problems, notes
+
+
+def restrict(gt: GroundTruth, avail: Availability) -> GroundTruth:
+    """``gt`` restricted to the available clips; raises :class:`AvailabilityError` with every problem."""
+    problems, notes = availability_problems(avail, gt)
+    if problems:
+        raise AvailabilityError(problems)
+    have = set(avail.clip_ids)
+    keep = [v for v in gt.video_ids if v in have]
+    coverage = Coverage.of(keep, gt.video_ids)
+    if not coverage.partial:
+        notes.append(f"{avail.name} lists every clip of {gt.split}: full coverage")
+    return gt.restricted(keep, coverage, source=avail.source, notes=notes)
 
 
 def load_ground_truth(split: str | None = None, annotations: str | Path | None = None, *,

@@ -3,6 +3,10 @@
 Each reader yields :class:`ClipRef` for good rows and :class:`BadRow` for malformed ones (with file and
 line), so that one bad row is recorded and never stops the rest. The format is chosen from the file
 extension (``.csv`` AudioSet, ``.json``/``.jsonl`` VALOR, anything else an id list) or named explicitly.
+
+:func:`read_annotations` is the one reader of VALOR annotation JSON: fetch's inputs, the caption readers
+(ACD, stats) and valor_bench's ground truth all read through it (the caption readers through
+:func:`json_records`, its file layer, since they also take other datasets' JSON shapes).
 """
 
 from __future__ import annotations
@@ -69,22 +73,48 @@ def read_audioset_csv(path: str | Path) -> Iterator[ClipRef | BadRow]:
                 yield BadRow(source, line, ",".join(row), str(e))
 
 
-def _valor_records(path: Path) -> Iterator[tuple[int, object]]:
-    if path.suffix.lower() == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for line, text in enumerate(f, 1):
-                if text.strip():
-                    try:
-                        yield line, json.loads(text)
-                    except json.JSONDecodeError as e:
-                        yield line, e
-        return
-    with path.open(encoding="utf-8") as f:
-        data = json.load(f)
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of {{\"video_id\", \"desc\"}} objects")
-    # JSON arrays have no line numbers worth the name: report the 1-based record index instead.
-    yield from enumerate(data, 1)
+class AnnotationFileError(ValueError):
+    """A JSON annotation file that cannot be read at all; the message starts with the file name."""
+
+
+def json_records(path: str | Path, *, mapping: bool = False,
+                 errors: str = "strict") -> Iterator[tuple[int | str, object]]:
+    """``(position, record)`` of a JSON list or a JSONL file: the file layer of the VALOR annotation reader.
+
+    The position is the 1-based index in a JSON list or line of a JSONL file or, with ``mapping``, the key
+    of a JSON object. A JSONL line that is not JSON is yielded as its :class:`json.JSONDecodeError`: one bad
+    line of a long file is that record's problem, not the file's. ``errors`` is the text decoding's
+    (``"surrogateescape"`` keeps undecodable bytes for the caller). Raises :class:`AnnotationFileError` for
+    a file that is not JSON, not UTF-8 or not a list.
+    """
+    path = Path(path)
+    try:
+        if _is_jsonl(path):
+            with path.open(encoding="utf-8", errors=errors) as f:
+                lines = [(n, text) for n, text in enumerate(f, 1) if text.strip()]
+            for n, text in lines:
+                try:
+                    yield n, json.loads(text)
+                except json.JSONDecodeError as e:
+                    yield n, e
+            return
+        with path.open(encoding="utf-8", errors=errors) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise AnnotationFileError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError as e:
+        raise AnnotationFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if mapping and isinstance(data, dict):
+        yield from ((str(k), rec) for k, rec in data.items())
+    elif isinstance(data, list):
+        yield from enumerate(data, 1)
+    else:
+        wanted = "a JSON list or object" if mapping else 'a JSON list of {"video_id", "desc"} objects'
+        raise AnnotationFileError(f"{path}: expected {wanted}, got {type(data).__name__}")
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() == ".jsonl"
 
 
 def captions_of(desc: object) -> tuple[str, ...]:
@@ -96,22 +126,57 @@ def captions_of(desc: object) -> tuple[str, ...]:
     raise ValueError(f"'desc' must be a string or a list of strings, got {type(desc).__name__}")
 
 
-def read_valor_json(path: str | Path) -> Iterator[ClipRef | BadRow]:
-    """VALOR annotation JSON ``[{"video_id": "{ytid}_{start}_{end}", "desc": str | [str]}]`` (or JSONL)."""
-    path = Path(path)
-    for line, rec in _valor_records(path):
-        if isinstance(rec, Exception):
-            yield BadRow(str(path), line, "", f"invalid JSON: {rec}")
+@dataclass(frozen=True)
+class Annotation:
+    """One record of a VALOR annotation file: its video id and captions, or why it is not one."""
+
+    line: int  # 1-based index in a JSON list, or line of a JSONL file
+    where: str  # "record N" or "line N", for messages
+    raw: str  # the record as JSON text (first 200 characters), for messages
+    video_id: str = ""
+    captions: tuple[str, ...] = ()  # () when the record has no 'desc'
+    problem: str = ""  # "" for a valid record
+
+
+def read_annotations(path: str | Path) -> Iterator[Annotation]:
+    """Every record of a VALOR annotation file ``[{"video_id": str, "desc": str | [str]}]`` (or JSONL).
+
+    Records that are not VALOR records come with their ``problem``; the file itself raises
+    :class:`AnnotationFileError` when it cannot be read.
+    """
+    unit = "line" if _is_jsonl(Path(path)) else "record"
+    for n, rec in json_records(path):
+        where = f"{unit} {n}"
+        if isinstance(rec, json.JSONDecodeError):
+            yield Annotation(n, where, "", problem=f"invalid JSON: {rec}")
             continue
         raw = json.dumps(rec, ensure_ascii=False)[:200]
         if not isinstance(rec, dict) or "video_id" not in rec:
-            yield BadRow(str(path), line, raw, "expected an object with 'video_id'")
+            yield Annotation(n, where, raw, problem="expected an object with 'video_id'")
+            continue
+        vid = rec["video_id"]
+        if not isinstance(vid, str) or not vid.strip():
+            yield Annotation(n, where, raw, problem=f"'video_id' must be a non-empty string, got {vid!r}")
             continue
         try:
             caps = captions_of(rec["desc"]) if "desc" in rec else ()
-            yield ClipRef.from_clip_id(rec["video_id"], captions=caps, source=str(path), line=line)
-        except (InvalidClip, ValueError) as e:
-            yield BadRow(str(path), line, raw, str(e))
+        except ValueError as e:
+            yield Annotation(n, where, raw, vid, problem=str(e))
+            continue
+        yield Annotation(n, where, raw, vid, caps)
+
+
+def read_valor_json(path: str | Path) -> Iterator[ClipRef | BadRow]:
+    """VALOR annotation JSON whose video ids are clip ids ``{ytid}_{start}_{end}``, as clips."""
+    source = str(path)
+    for ann in read_annotations(path):
+        if ann.problem:
+            yield BadRow(source, ann.line, ann.raw, ann.problem)
+            continue
+        try:
+            yield ClipRef.from_clip_id(ann.video_id, captions=ann.captions, source=source, line=ann.line)
+        except InvalidClip as e:
+            yield BadRow(source, ann.line, ann.raw, str(e))
 
 
 def read_id_list(path: str | Path) -> Iterator[ClipRef | BadRow]:

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from valor_bench.cli import main
 from valor_bench.coverage import (
-    Availability,
     Coverage,
     availability_digest,
     read_availability,
@@ -152,12 +151,6 @@ def test_a_partial_submission_must_cover_exactly_the_available_clips(test_split,
     assert unavailable in kinds["extra"]
     full = validate_submission(sub, "avc", test_split)  # without --available: the full split is expected
     assert "video ids of the ground truth missing (350)" in {p.kind: p.message for p in full.problems}["missing"]
-
-
-def test_from_ids_and_a_full_list_give_full_coverage(test_split):
-    gt = load_ground_truth("test", available=Availability.from_ids(test_split.video_ids, "server upload"))
-    assert gt.coverage == Coverage.full(3491) and gt.n_clips == 3491
-    assert any("lists every clip of test: full coverage" in n for n in gt.notes)
 
 
 def test_validate_reports_the_coverage_it_would_score(ninety, tmp_path):

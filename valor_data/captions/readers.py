@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from valor_data.inputs import captions_of
+from valor_data.inputs import AnnotationFileError, captions_of, json_records
 
 FORMATS = ("text", "json", "csv")
 AUTO_FIELDS = ("desc", "caption", "captions", "sentences", "sentence", "text", "name")
@@ -123,27 +123,14 @@ def _text_items(path: Path) -> Iterator[Item]:
 
 
 def _load_json(path: Path) -> list[tuple[str, object]]:
-    if path.suffix.lower() == ".jsonl":
-        recs = []
-        with path.open(encoding="utf-8", errors="surrogateescape") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    recs.append((str(n), json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise CaptionReadError(f"{path}:{n}: invalid JSON line ({e.msg})") from None
-        return recs
     try:
-        with path.open(encoding="utf-8", errors="surrogateescape") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise CaptionReadError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
-    if isinstance(data, list):
-        return [(str(i), rec) for i, rec in enumerate(data)]
-    if isinstance(data, dict):
-        return [(str(k), rec) for k, rec in data.items()]
-    raise CaptionReadError(f"{path}: expected a JSON list or object, got {type(data).__name__}")
+        records = list(json_records(path, mapping=True, errors="surrogateescape"))
+    except AnnotationFileError as e:
+        raise CaptionReadError(str(e)) from None
+    for n, rec in records:
+        if isinstance(rec, json.JSONDecodeError):
+            raise CaptionReadError(f"{path}:{n}: invalid JSON line ({rec.msg})")
+    return [(str(n), rec) for n, rec in records]
 
 
 def _pick_field(path: Path, records: list[tuple[str, object]], field: str | None) -> str | None:

@@ -12,16 +12,14 @@ import multiprocessing as mp
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
+from valor_data.engines.errors import DistributorUnavailable, TaskFailed
+from valor_data.engines.spark import SparkDistributor
+
+__all__ = ["DISTRIBUTORS", "Distributor", "DistributorUnavailable", "ProcessDistributor", "SerialDistributor",
+           "SparkDistributor", "TaskFailed", "get_distributor", "stop_distributor"]
+
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class DistributorUnavailable(RuntimeError):
-    """The distributor cannot run here (pyspark or Java missing, Spark failed to start): one line saying why."""
-
-
-class TaskFailed(RuntimeError):
-    """A task failed on every attempt the distributor gave it (the finished tasks are kept: rerun to resume)."""
 
 
 class Distributor(Protocol):
@@ -64,17 +62,10 @@ class ProcessDistributor:
             yield from pool.imap_unordered(fn, tasks, chunksize=1)
 
 
-def _spark(**options: object) -> Distributor:
-    # Imported on use: pyspark (and Java) are only needed by those who ask for Spark.
-    from valor_data.engines.spark import SparkDistributor
-
-    return SparkDistributor(**options)
-
-
 DISTRIBUTORS: dict[str, Callable[..., Distributor]] = {
     "multiprocessing": ProcessDistributor,
     "serial": SerialDistributor,
-    "spark": _spark,
+    "spark": SparkDistributor,  # pyspark (and Java) are needed only when one is made
 }
 
 

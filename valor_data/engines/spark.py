@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
-from valor_data.engines.distributor import DistributorUnavailable, TaskFailed
+from valor_data.engines.errors import DistributorUnavailable, TaskFailed
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -134,7 +134,7 @@ class SparkDistributor:
         self._spark = None
 
     def _get_or_create_session(self):
-        from pyspark.sql import SparkSession
+        from pyspark.sql import SparkSession  # optional extra: spark
 
         active = _active_session()
         if active is not None:
@@ -174,7 +174,7 @@ class SparkDistributor:
 def check_spark_available(needs_java: bool = True) -> None:
     """Fail with one actionable line when pyspark or Java is missing, before any work starts."""
     try:
-        import pyspark  # noqa: F401
+        import pyspark  # noqa: F401  (optional extra: spark; is it installed?)
     except ImportError:
         raise DistributorUnavailable(
             "--distributor spark needs pyspark: pip install 'valor[spark]' (or pip install pyspark)"
@@ -209,7 +209,7 @@ def describe_failure(error: BaseException) -> str:
 
 def _active_session():
     try:
-        from pyspark.sql import SparkSession
+        from pyspark.sql import SparkSession  # optional extra: spark
     except ImportError:
         return None
     return SparkSession.getActiveSession()

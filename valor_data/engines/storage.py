@@ -69,7 +69,7 @@ class Store:
 
     @cached_property
     def _fs(self):
-        import fsspec
+        import fsspec  # optional extra: data; only remote (URL) stores need it
 
         try:
             fs, root = fsspec.core.url_to_fs(self.location)

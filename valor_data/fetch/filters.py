@@ -145,23 +145,6 @@ class NotFrozen(ClipFilter):
         return None
 
 
-# Thresholds whose meaning changed: (replacement, what it measures now), named when someone passes the old one.
-RENAMED_THRESHOLDS: dict[str, tuple[str, str]] = {
-    "frozen_threshold": ("frozen_diff", "the largest change of any block of the picture, not of the whole-frame "
-                                        "mean"),
-    "black_luma": ("black_share", "the share of dark pixels of every sampled frame, not the brightest frame's "
-                                  "mean luma"),
-}
-
-
-def renamed_threshold_error(name: str, as_flag: bool = False) -> str:
-    """The one line that tells a user of an old threshold what replaced it (``--flag`` spelling on demand)."""
-    new, why = RENAMED_THRESHOLDS[name]
-    if as_flag:
-        name, new = (f"--{n.replace('_', '-')}" for n in (name, new))
-    return f"{name} was replaced by {new} ({why})"
-
-
 DEFAULT_FILTERS: tuple[str, ...] = ("decodable", "has_video", "has_audio", "min_duration", "not_silent", "not_frozen")
 
 
@@ -184,9 +167,6 @@ def build_filters(names: Sequence[str] = DEFAULT_FILTERS, thresholds: Mapping[st
     Raises ValueError for an unknown filter name or a threshold that none of the chosen filters takes.
     """
     thresholds = dict(thresholds or {})
-    renamed = sorted(set(thresholds) & RENAMED_THRESHOLDS.keys())
-    if renamed:
-        raise ValueError("; ".join(renamed_threshold_error(n) for n in renamed))
     unknown = [n for n in names if n not in FILTERS]
     if unknown:
         raise ValueError(f"unknown filter(s) {', '.join(map(repr, unknown))}: choose from {', '.join(FILTERS)}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import zlib
 from collections.abc import Callable
@@ -56,7 +55,7 @@ def read_journal(path: str | os.PathLike) -> tuple[list[dict], int]:
     record, a bad CRC, a line that is not a row). A missing file has no records."""
     try:
         data = Path(path).read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    except FileNotFoundError:
         return [], 0
     lines = data.split(b"\n")
     tail = lines.pop()  # after the last newline: empty, or a record cut short
@@ -74,9 +73,6 @@ def resume_journal(path: str | os.PathLike, keep: Callable[[dict], bool]) -> dic
     """The journaled rows (by key, the last record of a key wins) for which ``keep(row)`` holds; the file
     is rewritten atomically with exactly those, so that appending resumes after intact records only."""
     path = Path(path)
-    if path.is_dir():  # the per-clip layout of older versions: its clips are fetched again
-        shutil.rmtree(path, ignore_errors=True)
-        return {}
     rows, damaged = read_journal(path)
     kept = {row["key"]: row for row in rows if keep(row)}
     if not kept:

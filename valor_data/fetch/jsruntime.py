@@ -48,7 +48,8 @@ def ytdlp_info(runtime: JsRuntime):
     """yt-dlp's own view of ``runtime`` (its ``JsRuntimeInfo``: version, and whether yt-dlp supports that
     version), or None when the runtime does not run or this yt-dlp has no runtime registry."""
     try:
-        import yt_dlp  # noqa: F401  (registers the runtimes)
+        # optional extra: data (yt-dlp); importing yt_dlp registers the runtimes
+        import yt_dlp  # noqa: F401
         from yt_dlp.globals import supported_js_runtimes
 
         return supported_js_runtimes.value[runtime.name](path=runtime.path).info

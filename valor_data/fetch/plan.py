@@ -22,9 +22,7 @@ from valor_data.fetch.filters import (
     ALL_THRESHOLDS,
     DEFAULT_FILTERS,
     FILTERS,
-    RENAMED_THRESHOLDS,
     build_filters,
-    renamed_threshold_error,
     thresholds_of,
 )
 from valor_data.fetch.normalize import NormalizeOptions
@@ -57,9 +55,6 @@ class FetchOptions:
         one that none of them takes is an error when it was set by the user (named in ``explicit``).
         Raises ValueError (one line) for unknown names and bad values."""
         flags = dict(flags)
-        renamed = sorted(RENAMED_THRESHOLDS.keys() & flags.keys())
-        if renamed:
-            raise ValueError("; ".join(renamed_threshold_error(n, as_flag=True) for n in renamed))
         filters = tuple(flags.pop("filters", DEFAULT_FILTERS))
         unknown = [n for n in filters if n not in FILTERS]
         if unknown:
@@ -156,7 +151,6 @@ class TaskResult:
     clips: int
     counts: dict[str, int]
     resumed: int = 0  # clips taken over from an interrupted run's journal
-    already_done: bool = False
     seconds: float = 0.0
 
 
@@ -218,16 +212,49 @@ def check_config(out_dir: Path, config: dict) -> None:
             old = json.loads(path.read_text())
         except ValueError as e:
             raise FetchConfigError(f"{path} is not valid JSON ({e}); remove it only if OUT is empty") from None
-        diffs = []
-        for section in ("inputs", "task_size", "outputs"):
-            if old.get(section) != config[section]:
-                diffs.append(f"{section}: was {json.dumps(old.get(section))}, now {json.dumps(config[section])}")
+        diffs = config_changes(old, config)
         if diffs:
             raise FetchConfigError(
                 f"{out_dir} holds a fetch with different inputs or options; rerun with the same ones to resume, "
-                f"or choose another --out. Differences: " + "; ".join(diffs))
+                "or choose another --out. What differs (this OUT's → this run's):\n" + "\n".join(diffs))
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _flag_value(value: object) -> str:
+    """A recorded option as it is typed on the command line."""
+    if value is None:
+        return "(default)"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _option_leaves(section: object) -> dict[str, object]:
+    """``--flag -> value`` of a recorded section: nested option groups (normalize, thresholds) flattened."""
+    out: dict[str, object] = {}
+    for key, value in (section or {}).items() if isinstance(section, dict) else ():
+        if isinstance(value, dict):
+            out.update(_option_leaves(value))
+        else:
+            out[f"--{key.replace('_', '-')}"] = value
+    return out
+
+
+def config_changes(old: dict, new: dict) -> list[str]:
+    """What differs between a stored ``fetch_config.json`` and this run's, one line each: ``--crf 23 → 30``
+    for an option, the clip counts and fingerprints for the inputs."""
+    lines = []
+    if old.get("inputs") != new["inputs"]:
+        was, now = old.get("inputs") or {}, new["inputs"]
+        lines.append(f"inputs {was.get('clips')} clips (sha256 {str(was.get('sha256'))[:12]}) → "
+                     f"{now['clips']} clips (sha256 {now['sha256'][:12]})")
+    before = {"--task-size": old.get("task_size"), **_option_leaves(old.get("outputs"))}
+    after = {"--task-size": new["task_size"], **_option_leaves(new["outputs"])}
+    for flag in dict.fromkeys([*after, *before]):  # in the order of this run's config
+        if before.get(flag) != after.get(flag):
+            lines.append(f"{flag} {_flag_value(before.get(flag))} → {_flag_value(after.get(flag))}")
+    return lines
 
 
 def plan_digest(config: dict) -> str:

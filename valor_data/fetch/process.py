@@ -182,8 +182,7 @@ _ADDRESS_RE = re.compile(r" @ 0x[0-9a-f]+")
 
 
 def _source_facts(probe: ProbeFacts, facts: InputFacts) -> None:
-    """The manifest's top-level facts describe the source (as they always have); the measures come from
-    what the pass wrote."""
+    """The manifest's top-level facts describe the source; the measures come from what the pass wrote."""
     probe.source_duration = facts.duration
     probe.has_video, probe.has_audio = facts.has_video, facts.has_audio
     probe.width, probe.height, probe.fps, probe.vcodec = facts.width, facts.height, facts.fps, facts.vcodec
@@ -272,11 +271,6 @@ def count_fallbacks(table: pa.Table) -> int:
     """Clips whose media took the fallback (a downloaded segment): formats ffmpeg cannot seek directly."""
     probe = table.column("probe")
     return int(pc.sum(pc.match_substring(probe.fill_null(""), '"path": "segment_download"')).as_py() or 0)
-
-
-def process_clip(clip: ClipRef, task: FetchTask, source: Source, filters: Sequence[ClipFilter]) -> dict:
-    """Download, probe, filter and normalise one clip: its manifest row."""
-    return finish_clip(download_clip(clip, task, source), task, filters)
 
 
 def prefetched(clips: Sequence[ClipRef], task: FetchTask, source: Source) -> Iterator[Downloaded]:

@@ -137,7 +137,7 @@ def _run_task(task: FetchTask) -> TaskResult:
     started = time.monotonic()
     if task.part_path.is_file():
         counts = _status_counts(pq.read_table(task.part_path, columns=["status"]))
-        return TaskResult(task.index, len(task.clips), _counts(counts), already_done=True)
+        return TaskResult(task.index, len(task.clips), _counts(counts))
     task.part_path.parent.mkdir(parents=True, exist_ok=True)
     rows = _resume(task)
     resumed = len(rows)
@@ -193,8 +193,6 @@ def merge_manifest(out_dir: Path, tasks: Sequence[FetchTask], bad_rows: Sequence
         if group:
             writer.write_table(pa.concat_tables(group), row_group_size=max(1, rows))
     for t in tasks:  # leftovers of a run killed after a part manifest was written
-        if t.journal_path.is_dir():  # the per-clip journal of older versions
-            shutil.rmtree(t.journal_path, ignore_errors=True)
         t.journal_path.unlink(missing_ok=True)
         t.lock_path.unlink(missing_ok=True)
     shutil.rmtree(out_dir / "_work", ignore_errors=True)
@@ -302,14 +300,12 @@ def run_fetch(
             waiting = {t.index for t in pending}
             for t in tasks:
                 if t.index not in waiting:
-                    on_task(TaskResult(t.index, len(t.clips), {}, already_done=True))
+                    on_task(TaskResult(t.index, len(t.clips), {}))
         resumed = 0
         manifest = out / "manifest.parquet"
         merged = None if pending else _merged_counts(manifest, plan_digest(config))
         if pending:
             manifest.unlink(missing_ok=True)  # stale from now on, until the merge below
-            import av  # noqa: F401  (imported once here; forked workers inherit it)
-
             make_source(options.download).prepare()
             for result in distributor.map_unordered(run_task, pending):
                 resumed += result.resumed

@@ -12,18 +12,17 @@ headers, cookies and proxy. One ffmpeg (``normalize``) then reads the video and 
 with HTTP Range requests, and writes the normalised files: no segment on disk, no second ffmpeg. Formats
 ffmpeg cannot seek in directly (HLS, segmented DASH, anything but plain http(s)) take the fallback: yt-dlp
 downloads the segment with ``download_ranges`` (a stream copy, its ffmpeg's log kept in an ``FFREPORT``
-file), and the pass reads that file.
+file by ``ytdlp.py``, the one place fetch relies on yt-dlp beyond its public API), and the pass reads that
+file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
@@ -33,6 +32,7 @@ from valor_data.clip import YTID_RE, ClipRef, Status
 from valor_data.fetch.failures import ClipFailure, classify, failure_from_exception, ffmpeg_error_text
 from valor_data.fetch.jsruntime import ytdlp_js_runtimes
 from valor_data.fetch.normalize import PassInput, local_input
+from valor_data.fetch.ytdlp import ffmpeg_report
 
 SOURCES = ("youtube", "mirror", "local")
 # Best video up to 360p (enough for a 224 short side) plus the best audio; else the best single file up to
@@ -169,7 +169,7 @@ SEGMENT_TS_OFFSET = 60.0
 def ytdlp_params(opts: DownloadOptions, clip: ClipRef, workdir: Path) -> dict:
     """The yt-dlp parameter dict for the fallback: download only ``clip``'s segment into ``workdir``
     (its stream copy keeps timestamps, shifted by :data:`SEGMENT_TS_OFFSET`)."""
-    from yt_dlp.utils import download_range_func
+    from yt_dlp.utils import download_range_func  # optional extra: data (yt-dlp), imported on use
 
     params = resolve_params(opts)
     ffmpeg_in = ["-rw_timeout", str(int(opts.socket_timeout * 1_000_000))]  # ffmpeg's socket timeout (us)
@@ -219,51 +219,6 @@ def resolve_params(opts: DownloadOptions) -> dict:
     return params
 
 
-def _escape_report_path(path: Path) -> str:
-    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'").replace("%", "%%")
-
-
-_THREAD_ENV = threading.local()
-
-
-def _popen_with_thread_env():
-    """yt-dlp's ``Popen``, but merging this thread's extra environment (set by :func:`ffmpeg_report`) into
-    the child's: each ffmpeg yt-dlp starts gets its own ``FFREPORT`` and the process environment, which the
-    normaliser's ffmpeg in another thread inherits, is never touched."""
-    from yt_dlp.utils import Popen
-
-    class ThreadEnvPopen(Popen):
-        def __init__(self, args, *remaining, env=None, **kwargs):
-            extra = getattr(_THREAD_ENV, "env", None)
-            if extra:
-                env = {**(os.environ if env is None else env), **extra}
-            super().__init__(args, *remaining, env=env, **kwargs)
-
-    return ThreadEnvPopen
-
-
-def _route_ytdlp_subprocesses() -> None:
-    """Make yt-dlp's external downloaders (ffmpeg for ``download_ranges``) start through
-    :func:`_popen_with_thread_env`; idempotent."""
-    from yt_dlp.downloader import external
-
-    if not getattr(external.Popen, "_valor_thread_env", False):
-        external.Popen = _popen_with_thread_env()
-        external.Popen._valor_thread_env = True
-
-
-@contextlib.contextmanager
-def ffmpeg_report(path: Path, level: int = 24) -> Iterator[Path]:
-    """Make every ffmpeg that yt-dlp starts from this thread inside the block write its log (warnings and
-    worse) to ``path``."""
-    _route_ytdlp_subprocesses()
-    _THREAD_ENV.env = {"FFREPORT": f"file={_escape_report_path(path)}:level={level}"}
-    try:
-        yield path
-    finally:
-        _THREAD_ENV.env = None
-
-
 def _read_report(path: Path) -> str:
     try:
         return ffmpeg_error_text(path.read_text(errors="replace"))
@@ -279,21 +234,6 @@ def cookie_text(cookies: Iterable) -> str | None:
     """ffmpeg's ``-cookies`` text for ``http.cookiejar`` cookies: one Set-Cookie-like line each."""
     lines = [f"{c.name}={c.value}; path={c.path}; domain={c.domain};\r\n" for c in cookies]
     return "".join(lines) or None
-
-
-def _youtube_dl_class() -> type:
-    """yt-dlp's ``YoutubeDL``, minus the format tables it renders at every processing step for ``--print``
-    even when nothing is to be printed (10-20 ms of CPU per clip, a few percent of a clip's whole cost)."""
-    import yt_dlp
-
-    class YoutubeDL(yt_dlp.YoutubeDL):
-        def _forceprint(self, key, info_dict):
-            if key != "video" and not (self.params.get("forceprint", {}).get(key)
-                                       or self.params.get("print_to_file", {}).get(key)):
-                return None  # run_all_pps ignores the result; only the 'video' key's is used
-            return super()._forceprint(key, info_dict)
-
-    return YoutubeDL
 
 
 class YtDlpSource:
@@ -318,7 +258,7 @@ class YtDlpSource:
         """Warm yt-dlp up in the parent before workers fork: import it and the extractor. Otherwise every
         worker pays about a second for it on its first clip. (yt-dlp's own ffmpeg detection, two
         ``ffmpeg -version`` runs, waits for the first fallback clip: most runs have none.)"""
-        import yt_dlp.downloader.external  # noqa: F401 - imported here so that forked workers inherit it
+        import yt_dlp.downloader.external  # noqa: F401  (optional extra: data; forked workers inherit it)
 
         ydl = self._ydl(resolve_params(self.opts))
         ydl.get_info_extractor(self.ie_key)
@@ -326,17 +266,19 @@ class YtDlpSource:
     def _ydl(self, params: dict):
         """One YoutubeDL per process and options, reused across clips and tasks: yt-dlp reads ``outtmpl``,
         ``download_ranges`` and ``logger`` from ``params`` when it uses them."""
+        import yt_dlp  # optional extra: data (yt-dlp), imported on use
+
         key = repr(self.opts)
         ydl = _YDL_CACHE.get(key)
         if ydl is None:
-            ydl = _YDL_CACHE[key] = _youtube_dl_class()(params)
+            ydl = _YDL_CACHE[key] = yt_dlp.YoutubeDL(params)
         else:
             ydl.params.update(params)
         return ydl
 
     def _run_ytdlp(self, call: Callable[[], T], report: Path | None = None) -> T:
         """Run a yt-dlp call; its errors become classified :class:`ClipFailure` with the real message."""
-        import yt_dlp
+        import yt_dlp  # optional extra: data (yt-dlp), imported on use
 
         try:
             return call()

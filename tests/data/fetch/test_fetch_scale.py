@@ -7,22 +7,26 @@ deleted by hand that makes the rerun redo that task and merge."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import random
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from valor_data.fetch.plan import FetchOptions
+from valor_data.clip import ClipRef
+from valor_data.fetch.plan import FetchOptions, input_fingerprint, plan_order
 from valor_data.fetch.run import MERGE_ROW_GROUP, run_fetch
 from valor_data.fetch.sources import DownloadOptions
-from valor_data.inputs import read_inputs
+from valor_data.inputs import BadRow, read_inputs
 
 
 @pytest.fixture(scope="module")
 def fetch_scale():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fetch_scale.py"
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "fetch_scale.py"
     spec = importlib.util.spec_from_file_location("fetch_scale", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["fetch_scale"] = module
@@ -86,13 +90,6 @@ def test_the_merge_streams_row_groups(tmp_path, monkeypatch):
 def test_the_input_fingerprint_is_the_documented_one():
     """Built with json's C escaper for speed, it must stay the sha256 of one `json.dumps([key, labels,
     captions])` per clip in plan order: fetch_config.json files written before still match."""
-    import hashlib
-    import json
-    import random
-
-    from valor_data.clip import ClipRef
-    from valor_data.fetch.plan import input_fingerprint, plan_order
-    from valor_data.inputs import BadRow
 
     rng = random.Random(0)
     texts = ["a dog barks", 'he said "hi"', "naïve café «ok» — 😀", "back\\slash\ttab\nnewline", "", "\x00\x1f"]

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from valor_data.engines.spark import SparkDistributor
 from valor_data.synthetic.media import make_clip
 from valor_data.synthetic.mirror import Mirror
 
@@ -34,7 +35,6 @@ def spark_distributor():
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java 17: apt-get install openjdk-17-jre-headless")
     pytest.importorskip("pyspark")
-    from valor_data.engines.spark import SparkDistributor
 
     dist = SparkDistributor(workers=2)
     _ = dist.spark

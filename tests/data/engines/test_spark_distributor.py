@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from valor_data.engines.distributor import DistributorUnavailable, TaskFailed, get_distributor
+from valor_data.engines.spark import _last_line, check_spark_available, describe_failure
 
 
 def _square(x: int) -> int:
@@ -66,7 +67,6 @@ def test_empty_task_list(spark_distributor):
 
 def test_missing_java_is_one_actionable_line(monkeypatch, tmp_path):
     pytest.importorskip("pyspark")
-    from valor_data.engines.spark import check_spark_available
 
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -93,8 +93,6 @@ def test_cli_without_java_or_with_a_stray_master(console_script, tmp_path):
 
 
 def test_describe_failure_keeps_the_python_error():
-    from valor_data.engines.spark import describe_failure
-
     crashed = RuntimeError("Job aborted due to stage failure: Task 0 in stage 3.0 failed 4 times, most recent "
                            "failure: org.apache.spark.SparkException: Python worker exited unexpectedly (crashed)")
     assert describe_failure(crashed) == "the Python worker died (killed or crashed) (4 attempts)"
@@ -104,8 +102,6 @@ def test_describe_failure_keeps_the_python_error():
 
 
 def test_start_failure_names_the_root_cause(tmp_path):
-    from valor_data.engines.spark import _last_line
-
     log = tmp_path / "spark.log"
     log.write_text("WARNING: Using incubator modules\n26/11/21 WARN Utils: hostname resolves to loopback\n"
                    "org.apache.spark.SparkException: Exception thrown in awaitResult:\n\tat org.apache.Foo(Foo.scala:1)\n"

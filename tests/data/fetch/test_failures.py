@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from yt_dlp.utils import DownloadError as YtDownloadError
+from yt_dlp.utils import ExtractorError
+from yt_dlp.utils import GeoRestrictedError as YtGeo
 
 from valor_data.clip import REASONS, TRANSIENT_REASONS
 from valor_data.fetch.failures import (
+    RULES,
     ClipFailure,
     classify,
     clean_message,
     failure_from_exception,
     ffmpeg_error_text,
+    reasons_table,
 )
 
 LOGIN_HINT = ("Use --cookies-from-browser or --cookies for the authentication. See  "
@@ -95,8 +102,6 @@ def test_unknown_message_falls_back_to_default():
 
 
 def test_every_rule_names_a_documented_reason():
-    from valor_data.fetch.failures import RULES
-
     assert {reason for reason, _ in RULES} <= set(REASONS)
     assert TRANSIENT_REASONS <= {reason for reason, _ in RULES}
 
@@ -135,10 +140,6 @@ def test_exception_types_win_over_text():
 
 
 def test_real_yt_dlp_exception_classes():
-    from yt_dlp.utils import DownloadError as YtDownloadError
-    from yt_dlp.utils import ExtractorError
-    from yt_dlp.utils import GeoRestrictedError as YtGeo
-
     geo = YtGeo("The uploader has not made this video available in your country")
     err = YtDownloadError("ERROR: [youtube] abcdefghijk: The uploader has not made this video available",
                           exc_info=(type(geo), geo, None))
@@ -158,10 +159,6 @@ def test_ffmpeg_error_text_drops_the_command_line():
 
 
 def test_readme_reasons_table_is_generated_from_clip_reasons():
-    from pathlib import Path
-
-    from valor_data.fetch.failures import reasons_table
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     block = readme.split("<!-- reasons-table -->\n", 1)[1].split("\n<!-- /reasons-table -->", 1)[0]
     assert block == reasons_table()

@@ -17,9 +17,9 @@ from valor_data.clip import ClipRef
 from valor_data.fetch.filters import build_filters
 from valor_data.fetch.journal import Journal, encode_record, read_journal
 from valor_data.fetch.plan import FetchOptions, plan_tasks
-from valor_data.fetch.process import process_clip
-from valor_data.fetch.run import run_task
-from valor_data.fetch.sources import DownloadOptions
+from valor_data.fetch.process import download_clip, finish_clip
+from valor_data.fetch.run import run_fetch, run_task
+from valor_data.fetch.sources import DownloadOptions, make_source
 
 EXPECTED = {
     "-okAAAAAAA1": "ok", "ok_BBBBBBB2": "ok", "f404JJJJJ10": "ok", "f429KKKKK11": "ok",
@@ -114,11 +114,9 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
     opts = FetchOptions(download=DownloadOptions(source="local", video_dir=str(source_dir)))
     clips = [ClipRef.from_clip_id(f"{y}_0.500_3.500") for y in ("-okAAAAAAA1", "f404JJJJJ10", "ok_BBBBBBB2")]
     (task,) = plan_tasks(clips, tmp_path / "out", opts, task_size=3)
-    from valor_data.fetch.sources import make_source
-
     source, filters = make_source(opts.download), build_filters()
-    first = process_clip(task.clips[0], task, source, filters)
-    third = process_clip(task.clips[2], task, source, filters)
+    first = finish_clip(download_clip(task.clips[0], task, source), task, filters)
+    third = finish_clip(download_clip(task.clips[2], task, source), task, filters)
     task.journal_path.parent.mkdir(parents=True)
     with Journal(task.journal_path) as journal:
         journal.append(first)
@@ -141,14 +139,14 @@ def test_partial_files_are_never_taken_as_done(tmp_path, source_dir):
         for col, size_col in (("video_path", "video_bytes"), ("audio_path", "audio_bytes")):
             assert (task.out / r[col]).stat().st_size == r[size_col] > 1000
     assert not task.journal_path.exists() and not task.work_dir.exists()
-    assert run_task(task).already_done  # idempotent
+    done_at = task.part_path.stat().st_mtime_ns
+    again = run_task(task)  # idempotent: the part manifest is the done-marker
+    assert (again.counts, again.resumed) == ({"ok": 3}, 0) and task.part_path.stat().st_mtime_ns == done_at
 
 
 def test_temporaries_of_writers_killed_mid_write_are_removed(tmp_path, source_dir):
     """A part manifest or config cut short by SIGKILL is left under its writer's pid-named temporary: the
     rerun's own writes never overwrite it, so the finished run deletes it."""
-    from valor_data.fetch import run_fetch
-
     out = tmp_path / "out"
     (out / "_tasks").mkdir(parents=True)
     stale = [out / "_tasks" / "00000.parquet.deadhost-4242.tmp", out / "fetch_config.json.deadhost-4242.tmp",

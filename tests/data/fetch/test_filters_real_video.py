@@ -1,23 +1,25 @@
 """The default filters keep plainly moving, visible video and still reject stills and black screens.
 
 Media made with ffmpeg (10-s clips with a tone, as AudioSet segments are): a 20-px box moving 48 px across a
-96-px frame over a plain, black or navy background (the clips the old whole-frame thresholds dropped), a
+96-px frame over a plain, black or navy background (clips that whole-frame thresholds drop), a
 small object crossing a still sky, a mouth moving in a static shot, a lit box on a black stage; and on the
 other side stills of detailed pictures (re-encoded at every keyframe, at two qualities), black, near-black,
-black with a small logo and black with grain. Both probe paths run: keyframes only (one per second) and
-every frame (a single keyframe).
+black with a small logo and black with grain; each with a keyframe a second, a single keyframe, and at a low
+quality. Every clip goes through fetch's own per-clip path: the pass samples the thumbnails and
+``read_outputs`` measures them.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from valor_data.fetch.filters import apply_filters, build_filters
-from valor_data.fetch.probe import probe_media
+from valor_data.cli import main
 
 DURATION = 10
 
@@ -76,36 +78,33 @@ def media(tmp_path_factory):
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", MOVING)
-def test_moving_visible_video_is_kept(media, name, encoding):
-    facts = probe_media(media[name, encoding], 0, DURATION)
-    assert apply_filters(build_filters(), facts) is None, facts.to_dict()
+def test_moving_visible_video_is_kept(media, spec, tmp_path, name, encoding):
+    row = spec.fetch_one(media[name, encoding], 0, DURATION, tmp_path)
+    assert row["status"] == "ok", row["message"]
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("name", STILL)
-def test_stills_and_black_screens_with_sound_are_rejected(media, name, encoding):
-    facts = probe_media(media[name, encoding], 0, DURATION)
-    assert facts.rms_db > -30  # the sound is there (a sine at -21 dBFS): only the picture decides
-    rejection = apply_filters(build_filters(), facts)
-    assert rejection is not None and rejection.reason == "frozen", facts.to_dict()
+def test_stills_and_black_screens_with_sound_are_rejected(media, spec, tmp_path, name, encoding):
+    row = spec.fetch_one(media[name, encoding], 0, DURATION, tmp_path)
+    # the sound is there (a sine at -21 dBFS): only the picture decides
+    assert json.loads(row["probe"])["rms_db"] > -30
+    assert row["status"] == "frozen", row["probe"]
     black = name.startswith(("black", "near_black"))
-    assert rejection.message.startswith("black video" if black else "frozen video"), rejection.message
+    assert row["message"].startswith("black video" if black else "frozen video"), row["message"]
 
 
-def test_the_old_whole_frame_measures_would_have_dropped_the_moving_clips(media):
-    """The regression this file guards: mean difference < 1 or mean luma < 20 on clips that plainly move."""
-    grey = probe_media(media["blue_box_on_grey", "keyframe_each_second"], 0, DURATION)
-    black = probe_media(media["red_box_on_black", "one_keyframe"], 0, DURATION)
-    assert grey.motion < 1.0 and black.luma < 20
-    assert grey.block_motion > 8 and black.dark_share < 0.98
+def test_whole_frame_measures_would_drop_the_moving_clips(media, spec, tmp_path):
+    """Why the filters look at blocks and dark pixels: the whole-frame mean difference is < 1 and the mean
+    luma < 20 on clips that plainly move."""
+    grey, black = (json.loads(spec.fetch_one(media[pick], 0, DURATION, tmp_path)["probe"])
+                   for pick in (("blue_box_on_grey", "keyframe_each_second"), ("red_box_on_black", "one_keyframe")))
+    assert grey["motion"] < 1.0 and black["luma"] < 20
+    assert grey["block_motion"] > 8 and black["dark_share"] < 0.98
 
 
 def test_fetch_keeps_and_rejects_them_end_to_end(media, tmp_path):
     """Through `valor-data fetch --source local`, with the messages a user reads in the manifest."""
-    import pyarrow.parquet as pq
-
-    from valor_data.cli import main
-
     videos = tmp_path / "videos"
     videos.mkdir()
     picks = {"-boxNavy001": ("blue_box_on_navy", "ok"), "stillPic002": ("still_fractal", "frozen"),
@@ -122,9 +121,3 @@ def test_fetch_keeps_and_rejects_them_end_to_end(media, tmp_path):
     assert "--frozen-diff 8" in rows["stillPic002"]["message"]
     assert "--black-share 0.98" in rows["blackLogo03"]["message"]
 
-
-def test_the_old_threshold_names_are_refused_with_their_replacement():
-    with pytest.raises(ValueError, match="frozen_threshold was replaced by frozen_diff"):
-        build_filters(thresholds={"frozen_threshold": 1.0})
-    with pytest.raises(ValueError, match="--black-share must be in"):
-        build_filters(thresholds={"black_share": 1.5})

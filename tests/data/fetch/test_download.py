@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+import yt_dlp
 
 from valor_data.clip import ClipRef
 from valor_data.fetch.failures import ClipFailure
@@ -61,8 +62,6 @@ def test_ytdlp_params_user_options(tmp_path):
 
 
 def test_ytdlp_params_are_accepted_by_yt_dlp(tmp_path):
-    import yt_dlp
-
     with yt_dlp.YoutubeDL(ytdlp_params(DownloadOptions(max_filesize=1000), CLIP, tmp_path)) as ydl:
         assert ydl.params["download_ranges"] is not None
 
@@ -155,29 +154,3 @@ def test_local_source_points_at_the_full_video(tmp_path):
     with pytest.raises(ClipFailure) as info:
         small.fetch(CLIP, tmp_path)
     assert info.value.reason == "too_large"
-
-
-def test_ffmpeg_report_reaches_only_the_ffmpeg_yt_dlp_starts_from_this_thread(tmp_path):
-    """The report's FFREPORT goes to yt-dlp's children of this thread, never into os.environ, so the
-    normaliser's ffmpeg running in another thread at the same moment never writes into it."""
-    import os
-    import subprocess
-    import threading
-
-    from yt_dlp.downloader import external
-
-    from valor_data.fetch.sources import ffmpeg_report
-
-    def child_sees() -> str:
-        with external.Popen(["sh", "-c", 'printf %s "$FFREPORT"'], stdout=subprocess.PIPE, text=True) as p:
-            return p.communicate()[0]
-
-    seen_elsewhere: list[str] = []
-    with ffmpeg_report(tmp_path / "r.log"):
-        assert "FFREPORT" not in os.environ
-        assert child_sees().startswith("file=") and "r.log" in child_sees()
-        other = threading.Thread(target=lambda: seen_elsewhere.append(child_sees()))
-        other.start()
-        other.join()
-    assert seen_elsewhere == [""]
-    assert child_sees() == ""

@@ -9,6 +9,10 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from valor_data.cli import main
+from valor_data.clip import ClipRef
+from valor_data.fetch.normalize import NormalizeOptions
+from valor_data.fetch.plan import FetchOptions, config_changes, fetch_config
+from valor_data.fetch.sources import DownloadOptions
 
 
 def fetch(*args: str):
@@ -64,10 +68,23 @@ def test_auto_task_size_is_kept_for_reruns(tmp_path, source_dir):
 
 
 def test_fetch_config_keeps_no_secrets():
-    from valor_data.fetch.plan import FetchOptions
-    from valor_data.fetch.sources import DownloadOptions
-
     run = FetchOptions(download=DownloadOptions(proxy="http://bob:s3cret@proxy:3128",
                                                 ytdlp_params=(("password", "hunter2"),))).run_config()
     assert run["proxy"] == "http://***@proxy:3128" and run["ytdlp_params"] == ["password"]
     assert "s3cret" not in json.dumps(run) and "hunter2" not in json.dumps(run)
+
+
+def test_a_refused_rerun_names_only_what_differs_one_line_each():
+    clips = [ClipRef.from_clip_id("-okAAAAAAA1_0.500_3.500")]
+    first = fetch_config(clips, [], FetchOptions(), 3)
+    assert config_changes(first, fetch_config(clips, [], FetchOptions(), 3)) == []
+    other = FetchOptions(normalize=NormalizeOptions(crf=30), filters=("decodable", "has_video", "not_frozen"),
+                         thresholds=(("frozen_diff", 4.0),),
+                         download=DownloadOptions(max_filesize=2_000_000, proxy="http://elsewhere:3128"))
+    more = [*clips, ClipRef.from_clip_id("ok_BBBBBBB2_0.000_3.000")]
+    lines = config_changes(first, fetch_config(more, [], other, 3))
+    assert lines[0].startswith("inputs 1 clips (sha256 ") and " → 2 clips (sha256 " in lines[0]
+    assert lines[1:] == ["--max-filesize (default) → 2000000",
+                         "--filters decodable,has_video,has_audio,min_duration,not_silent,not_frozen → "
+                         "decodable,has_video,not_frozen",
+                         "--frozen-diff (default) → 4", "--crf 23 → 30"]  # a proxy changes no output

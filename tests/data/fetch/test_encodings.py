@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -206,7 +207,7 @@ def _lost_facts(written: dict, read: dict, at: str = "probe") -> list[str]:
 def test_hugging_face_datasets_keeps_every_probe_fact(local_run, tmp_path):
     """`datasets` drops the struct fields its features do not name: the shipped spec names every fact fetch
     wrote for these sources (MPEG-TS adds the preroll, rotated and SAR sources their own source facts)."""
-    from valor_data.shards.hf import load_hf
+    from valor_data.shards.hf import load_hf  # optional extra: hf (datasets)
 
     out, rows, _ = local_run
     assert CliRunner().invoke(main, ["shard", str(out), "--out", str(tmp_path / "shards")]).exit_code == 0
@@ -356,8 +357,6 @@ def test_full_matrix_local_and_mirror(matrix, tmp_path):
 @pytest.mark.slow
 @pytest.mark.spark
 def test_pool_and_spark_from_scratch_give_identical_tars(matrix, tmp_path):
-    import shutil
-
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java 17")
     pytest.importorskip("pyspark")

@@ -9,6 +9,12 @@ import av
 import pyarrow.parquet as pq
 import pytest
 
+from valor_data.clip import ClipRef
+from valor_data.fetch import process as fetch_process
+from valor_data.fetch.plan import FetchOptions
+from valor_data.fetch.run import run_fetch
+from valor_data.fetch.sources import DownloadOptions
+
 EXPECTED_LOCAL = {
     "-okAAAAAAA1": "ok", "noaudioCCC3": "no_audio", "novideoDDD4": "no_video", "silentEEEE5": "silent",
     "frozenFFFF6": "frozen", "shortHHHHH8": "too_short", "corruptIII9": "decode_error", "missingOO15": "unavailable",
@@ -92,10 +98,6 @@ def test_console_script_usage_error(console_script, tmp_path, audioset_csv):
 def test_an_unexpected_exception_keeps_its_traceback(tmp_path, source_dir, monkeypatch):
     """A bug inside a clip's processing is status `error`, its message says where it was raised, and the
     whole traceback is in OUT/_errors/ (kept after the run), while the other clips carry on."""
-    from valor_data.clip import ClipRef
-    from valor_data.fetch import DownloadOptions, FetchOptions, run_fetch
-    from valor_data.fetch import process as fetch_process
-
     real = fetch_process.read_outputs
 
     def probe_with_a_bug(video, audio, thumbs=None):

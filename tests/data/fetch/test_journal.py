@@ -73,13 +73,6 @@ def test_resume_keeps_what_is_asked_and_appends_after_intact_records_only(tmp_pa
     assert resume_journal(path, keep=lambda row: False) == {} and not path.exists()
 
 
-def test_the_per_clip_journal_of_older_versions_is_discarded(tmp_path):
-    old = tmp_path / "00000.journal"
-    old.mkdir()
-    (old / "k_0_1000.json").write_text("{}")
-    assert resume_journal(old, keep=lambda row: True) == {} and not old.exists()
-
-
 WRITER = """
 import sys
 from valor_data.fetch.journal import Journal

@@ -2,7 +2,9 @@
 
 import json
 
-from valor_data.inputs import BadRow, read_inputs
+import pytest
+
+from valor_data.inputs import AnnotationFileError, BadRow, json_records, read_annotations, read_inputs
 from valor_data.ontology import load_ontology
 
 
@@ -47,3 +49,32 @@ def test_ontology_names_and_roots():
     assert len(onto.roots) == 7
     assert "Human sounds" in onto.top_level("/m/09x0r")
     assert onto.name("/m/unknown") == "/m/unknown"
+
+
+def test_the_annotation_reader_names_each_bad_record_and_keeps_the_rest(tmp_path):
+    p = tmp_path / "desc.jsonl"
+    p.write_text('{"video_id": "v1", "desc": "a dog barks"}\n\n{oops\n["not", "an object"]\n'
+                 '{"video_id": "", "desc": "x"}\n{"video_id": "v2", "desc": [1]}\n{"video_id": "v3"}\n'
+                 '{"video_id": "v4", "desc": ["one", "two"]}\n')
+    got = list(read_annotations(p))
+    assert [(a.where, a.video_id, a.captions) for a in got if not a.problem] == [
+        ("line 1", "v1", ("a dog barks",)), ("line 7", "v3", ()), ("line 8", "v4", ("one", "two"))]
+    problems = {a.where: a.problem for a in got if a.problem}
+    assert problems["line 3"].startswith("invalid JSON")
+    assert problems["line 4"] == "expected an object with 'video_id'"
+    assert problems["line 5"] == "'video_id' must be a non-empty string, got ''"
+    assert problems["line 6"].startswith("'desc' must be a string or a list of strings")
+
+
+def test_whole_file_problems_raise_naming_the_file(tmp_path):
+    broken, obj, latin = tmp_path / "broken.json", tmp_path / "obj.json", tmp_path / "latin.json"
+    broken.write_text("[{")
+    obj.write_text('{"v1": {"desc": "a"}}')
+    latin.write_bytes('[{"video_id": "v", "desc": "caf\u00e9"}]'.encode("latin-1"))
+    with pytest.raises(AnnotationFileError, match=r"broken\.json: invalid JSON"):
+        list(read_annotations(broken))
+    with pytest.raises(AnnotationFileError, match=r"obj\.json: expected a JSON list .* got dict"):
+        list(read_annotations(obj))
+    with pytest.raises(AnnotationFileError, match=r"latin\.json: not UTF-8 text"):
+        list(read_annotations(latin))
+    assert list(json_records(obj, mapping=True)) == [("v1", {"desc": "a"})]  # other datasets' shape

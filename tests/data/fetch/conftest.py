@@ -13,6 +13,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from valor_data.clip import ClipRef
+from valor_data.fetch.filters import DEFAULT_FILTERS, build_filters
+from valor_data.fetch.plan import FetchOptions, FetchTask
+from valor_data.fetch.process import download_clip, finish_clip
+from valor_data.fetch.sources import DownloadOptions, make_source
 from valor_data.synthetic.media import make_clip
 from valor_data.synthetic.mirror import Fault, Mirror
 
@@ -94,12 +99,28 @@ def disarm_faults(mirror: Mirror) -> None:
         mirror.set_fault(name, None)
 
 
+def fetch_one(path: Path, start: float, end: float, work: Path, filters: tuple[str, ...] = DEFAULT_FILTERS,
+              thresholds: dict[str, float] | None = None) -> dict:
+    """One local video through fetch's own per-clip path (``download_clip`` -> ``finish_clip``: the pass,
+    ``read_outputs`` on the pass's thumbnails, the filters, the output checks): the clip's manifest row."""
+    ytid = "fetchOne" + f"{len(list(work.glob('*'))):03d}"
+    videos = work / ytid
+    videos.mkdir(parents=True)
+    (videos / f"{ytid}{path.suffix}").symlink_to(Path(path).resolve())
+    options = FetchOptions(download=DownloadOptions(source="local", video_dir=str(videos)), filters=tuple(filters),
+                           thresholds=tuple((thresholds or {}).items()))
+    clip = ClipRef.from_seconds(ytid, start, end)
+    task = FetchTask(0, str(videos / "out"), (clip,), options)
+    chosen = build_filters(options.filters, dict(options.thresholds))
+    return finish_clip(download_clip(clip, task, make_source(options.download)), task, chosen)
+
+
 @pytest.fixture(scope="session")
 def spec() -> SimpleNamespace:
     """The constants and helpers above, for test modules (importlib mode cannot import conftest)."""
     return SimpleNamespace(SEGMENT=SEGMENT, SOURCES=SOURCES, MISSING=MISSING, LONG=LONG, FAULTS=FAULTS,
                            EXPECTED_MIRROR=EXPECTED_MIRROR, clip_id=clip_id, arm_faults=arm_faults,
-                           disarm_faults=disarm_faults)
+                           disarm_faults=disarm_faults, fetch_one=fetch_one)
 
 
 @pytest.fixture(scope="session")
