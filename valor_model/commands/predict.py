@@ -36,6 +36,7 @@ def predict(task: str, checkpoint: str, shards: str, modality: str, out: str, ba
             model_name: str | None, progress: bool, as_json: bool) -> None:
     """Write an AVR or AVC submission for valor-bench from a checkpoint and shards."""
     setup_logging()
+    # optional extra: model (torch, transformers); `valor-model --help` stays fast without them
     from valor_model.predict import PredictError, PredictOptions
     from valor_model.predict import predict as run_predict
 

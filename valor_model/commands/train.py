@@ -56,6 +56,7 @@ def train(config: str, train_shards: str, val_shards: str | None, out: str, batc
     Writes OUT/metrics.jsonl, OUT/checkpoints/step_*.pt (+ `latest`), OUT/model_config.json.
     """
     setup_logging()
+    # optional extra: model (torch, transformers); `valor-model --help` stays fast without them
     from valor_model.data import ShardSpecError
     from valor_model.factory import get_config
     from valor_model.hub import WeightsUnavailable
