@@ -155,13 +155,3 @@ def test_ffmpeg_error_text_drops_the_command_line():
     text = ffmpeg_error_text(report)
     assert "Command line" not in text and "-c copy" not in text
     assert text == "[http @ 0x1] Stream ends prematurely at 10, should be 20 | http://127.0.0.1/x.mp4: Input/output error"
-
-
-def test_readme_reasons_table_is_generated_from_clip_reasons():
-    from pathlib import Path
-
-    from valor_data.fetch.failures import reasons_table
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = readme.split("<!-- reasons-table -->\n", 1)[1].split("\n<!-- /reasons-table -->", 1)[0]
-    assert block == reasons_table()
