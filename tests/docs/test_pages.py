@@ -65,3 +65,4 @@ def test_cli_reference_shows_every_verb():
                 names += command.list_commands(click.Context(command, parent=ctx))
             missing += [n for n in names if n not in headings]
     assert not missing, f"verbs missing from the CLI reference: {missing}"
+    assert "Sentinel" not in html, "an option default renders as click's internal sentinel"
