@@ -60,9 +60,9 @@ def run_page(page, cwd: Path, env: dict[str, str], read_doc_page, background: li
             block.code = block.code.replace(page.free_port, port)
         if block.background:
             url = block.background.replace(page.free_port, port) if port else block.background
-            log = open(cwd / f"background-{block.line}.log", "w")  # noqa: SIM115 (closed with the process)
-            server = subprocess.Popen(command_of(block), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+            with open(cwd / f"background-{block.line}.log", "w") as log:  # the child keeps its own copy
+                server = subprocess.Popen(command_of(block), cwd=cwd, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
             background.append(server)
             wait_for(url, server, block.where)
             continue
