@@ -66,3 +66,15 @@ def test_cli_reference_shows_every_verb():
             missing += [n for n in names if n not in headings]
     assert not missing, f"verbs missing from the CLI reference: {missing}"
     assert "Sentinel" not in html, "an option default renders as click's internal sentinel"
+
+
+def test_readme_verb_table_lists_every_verb():
+    rows, cli = set(), None
+    for line in (ROOT / "README.md").read_text().split("\n"):
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and line.startswith("|"):
+            cli = cells[0] or cli
+            rows.add((cli, cells[1]))
+    for name, group in (("valor-data", data_main), ("valor-bench", bench_main), ("valor-model", model_main)):
+        verbs = {(name, v) for v in group.list_commands(click.Context(group))}
+        assert verbs <= rows, f"README's verb table lacks {sorted(verbs - rows)}"
