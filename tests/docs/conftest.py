@@ -158,16 +158,28 @@ def all_pages() -> list[Page]:
     return [read_page(p) for p in PAGES]
 
 
+def inline_commands(path: Path) -> list[tuple[str, str]]:
+    """``(where, span)`` for each inline code span of prose that starts with a valor CLI and a verb."""
+    text = re.sub(r"```.*?```", lambda m: "\n" * m.group(0).count("\n"), path.read_text(), flags=re.S)
+    spans = []
+    for match in re.finditer(r"`([^`]+)`", text):
+        words = match.group(1).split()
+        if len(words) > 1 and words[0] in CLIS:
+            line = text.count("\n", 0, match.start()) + 1
+            spans.append((f"{path.relative_to(ROOT)}:{line}", match.group(1)))
+    return spans
+
+
 def all_commands() -> list[tuple[str, str, list[str]]]:
-    """``(where, program, args)`` for every checked command of every bash block."""
+    """``(where, program, args)`` for every checked command of every bash block and inline code span."""
     found = []
     for page in all_pages():
-        for block in page.blocks:
-            if block.lang == "bash":
-                for words in shell_commands(block.code):
-                    checked = checked_command(words)
-                    if checked:
-                        found.append((block.where, *checked))
+        sources = [(b.where, b.code) for b in page.blocks if b.lang == "bash"] + inline_commands(page.path)
+        for where, code in sources:
+            for words in shell_commands(code):
+                checked = checked_command(words)
+                if checked:
+                    found.append((where, *checked))
     return found
 
 

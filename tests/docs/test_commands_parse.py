@@ -47,6 +47,7 @@ def check_click_command(program: str, args: list[str]) -> None:
     k = 0
     while k < len(args):
         word = args[k]
+        assert not word.startswith(("[", "<")), f"{name}: {word!r} is usage notation; show a command as it is typed"
         if word.startswith("-") and len(word) > 1 and not re.fullmatch(r"-[\d.]+", word):
             flag = word.split("=", 1)[0]
             assert flag in options, f"{name}: no option {flag} (options: {', '.join(sorted(options))})"
@@ -93,7 +94,8 @@ def test_command_parses(doc_command):
 def test_the_checker_refuses_what_a_user_would_see_refused():
     """The parse check is not a formality: an unknown verb, an unknown option and too many arguments fail."""
     for program, args in [("valor-data", ["fecth", "ids.txt"]), ("valor-data", ["shard", "d", "--no-such"]),
-                          ("valor-bench", ["challenge", "nope"]), ("valor-data", ["verify", "a", "b"])]:
+                          ("valor-bench", ["challenge", "nope"]), ("valor-data", ["verify", "a", "b"]),
+                          ("valor-data", ["split", "x.csv", "[--seed", "0]"])]:
         try:
             check_click_command(program, args)
         except AssertionError:
