@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.valor-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test test-slow bench lint clean
+.PHONY: setup system-deps demo test test-slow bench lint docs clean
 
 setup: system-deps $(STAMP)
 
@@ -65,5 +65,9 @@ lint: setup
 	$(VENV)/bin/ruff check valor_data valor_bench valor_model tests benchmarks
 	$(VENV)/bin/lint-imports
 
+# The documentation site (docs/, mkdocs.yml) into site/; --strict turns every warning into an error.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 clean:
-	rm -rf demo_out bench_out .pytest_cache build *.egg-info
+	rm -rf demo_out bench_out site .pytest_cache build *.egg-info

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from yt_dlp.utils import DownloadError as YtDownloadError
 from yt_dlp.utils import ExtractorError
@@ -17,7 +15,6 @@ from valor_data.fetch.failures import (
     clean_message,
     failure_from_exception,
     ffmpeg_error_text,
-    reasons_table,
 )
 
 LOGIN_HINT = ("Use --cookies-from-browser or --cookies for the authentication. See  "
@@ -156,9 +153,3 @@ def test_ffmpeg_error_text_drops_the_command_line():
     text = ffmpeg_error_text(report)
     assert "Command line" not in text and "-c copy" not in text
     assert text == "[http @ 0x1] Stream ends prematurely at 10, should be 20 | http://127.0.0.1/x.mp4: Input/output error"
-
-
-def test_readme_reasons_table_is_generated_from_clip_reasons():
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    block = readme.split("<!-- reasons-table -->\n", 1)[1].split("\n<!-- /reasons-table -->", 1)[0]
-    assert block == reasons_table()
