@@ -55,7 +55,7 @@ class AcdPreset:
 _PAPER = ConceptOptions(split="commas+parens", connectives=True, punct="space")
 
 PRESETS: dict[str, AcdPreset] = {
-    # The default; benchmarks/table1_acd.py measures every preset against Table 1 (README, section acd).
+    # The default; benchmarks/table1_acd.py measures every preset against Table 1 (docs/guide/captions.md).
     "paper": AcdPreset(
         _PAPER,
         "every",
@@ -70,7 +70,7 @@ PRESETS: dict[str, AcdPreset] = {
     "literal": AcdPreset(
         ConceptOptions(split="commas+parens", punct="delete"),
         "every",
-        "The issue's independent reading: commas + parentheses, punctuation deleted, nothing cleaned, "
+        "A literal reading of the paper: commas + parentheses, punctuation deleted, nothing cleaned, "
         "every occurrence (758 pieces, 738 unique).",
     ),
     "commas": AcdPreset(

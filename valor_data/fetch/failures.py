@@ -136,7 +136,7 @@ def ffmpeg_error_text(log: str, limit: int = 6) -> str:
 
 
 def reasons_table() -> str:
-    """The README's table of manifest statuses, generated from ``clip.REASONS`` (a test keeps them equal)."""
+    """The docs' table of manifest statuses (docs/reference/statuses.md), generated from ``clip.REASONS`` (a test keeps them equal)."""
     lines = ["| status | meaning | retried |", "|---|---|---|",
              "| `ok` | normalised video and audio are in OUT | |"]
     lines += [f"| `{k}` | {v} | {'yes' if k in TRANSIENT_REASONS else ''} |" for k, v in REASONS.items()]

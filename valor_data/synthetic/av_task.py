@@ -121,7 +121,7 @@ def _alpha_mask(shape: str, size: int) -> str:
     cross with arms a third of the side wide. Unlike a circle, the cross differs from the square in whole
     16-px patches of the 64-px frames: a cross-entropy probe of the tiny ViT tells cross from square
     (87 % at 150 steps) long before circle from square (~60 % at 300 steps), and a shape learned late
-    loses the race against the audio for the caption's shape word (README, model section)."""
+    loses the race against the audio for the caption's shape word (docs/guide/model.md)."""
     if shape == "square":
         return "255"
     if shape == "cross":
