@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from valor_bench.server.client import RemoteError, wait_until_up
-from valor_bench.server.db import Database
+from valor_bench.remote import RemoteError, wait_until_up
 from valor_bench.server.schema import events, submissions
+from valor_data.web.database import Database
 
 pytestmark = pytest.mark.timeout(300)
 
