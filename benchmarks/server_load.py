@@ -11,7 +11,10 @@ throughput of 2 workers that only score), and copying + hashing one AVR file loc
 at least cost).
 
     .venv/bin/python benchmarks/server_load.py [--teams 40] [--submissions 120] [--avc-share 0.33]
-        [--workers 2] [--lease 15] [--keep DIR]
+        [--workers 2] [--lease 15] [--keep DIR] [--uploads-only]
+
+``--uploads-only`` measures the upload path alone: the bare sink and the server with no worker running,
+the same uploads to each, and their ratio (the web kit's goal: within 1.3x of the sink).
 
 The machine's load average is printed at the start and the end: the figures move with it.
 """
@@ -43,9 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from valor_bench.ground_truth import load_ground_truth  # noqa: E402
-from valor_bench.server.client import RemoteError, wait_until_up  # noqa: E402
-from valor_bench.server.db import Database  # noqa: E402
+from valor_bench.remote import RemoteError, wait_until_up  # noqa: E402
 from valor_bench.server.schema import events, submissions  # noqa: E402
+from valor_data.web.database import Database  # noqa: E402
 
 
 def proc_status(pid: int, field: str) -> int:
@@ -288,6 +291,8 @@ def main() -> None:
     ap.add_argument("--lease", type=float, default=15.0, help="lease seconds (a killed worker's job waits this long)")
     ap.add_argument("--kill-after", type=int, default=10, help="SIGKILL a busy worker after this many results")
     ap.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temporary one)")
+    ap.add_argument("--uploads-only", action="store_true",
+                    help="only the bare sink and the server with no worker: the upload path's cost, no scoring")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach a log file as they happen
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
@@ -306,6 +311,9 @@ def main() -> None:
     per_team: dict[int, list[tuple[str, Path]]] = {i: [] for i in range(args.teams)}
     for j, f in enumerate(files):
         per_team[j % args.teams].append(f)
+    if args.uploads_only:
+        uploads_only(work, per_team, args)
+        return
     print("baselines: valor-bench evaluate of one AVR and one AVC file, local copy + sha256 of one AVR file, "
           "the same uploads to a bare Starlette sink")
     t_avr = baseline_evaluate(next(p for k, p in files if k == "avr"), "avr")
@@ -320,6 +328,23 @@ def main() -> None:
         stop_server(server)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def uploads_only(work: Path, per_team: dict[int, list[tuple[str, Path]]], args) -> None:
+    """The sink, then the server with no worker, then the sink again (the machine's load drifts): the ratio
+    is taken against the mean of the two sink runs."""
+    try:
+        total_mb = sum(p.stat().st_size for files in per_team.values() for _, p in files) / 1e6
+        _lat, sink1 = baseline_sink(work, per_team)
+        alone = baseline_server_alone(work, per_team, args.lease)
+        _lat, sink2 = baseline_sink(work, per_team)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    sink = (sink1 + sink2) / 2
+    print(f"{'bare Starlette sink':32s} {sink1:.1f} s and {sink2:.1f} s ({total_mb / sink:.0f} MB/s)")
+    print(f"{'server, no worker running':32s} {alone:.1f} s ({total_mb / alone:.0f} MB/s) = {alone / sink:.2f}x the sink")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
