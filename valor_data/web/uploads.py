@@ -1,6 +1,6 @@
 """Receiving an upload: a multipart/form-data body streamed straight to disk, hashed as it arrives.
 
-Nothing is buffered in memory beyond one batch of the file and the small text fields, and the size limit is
+Nothing is held in memory beyond one batch of the file and the small text fields, and the size limit is
 enforced while streaming: a declared ``Content-Length`` over the limit is refused before any byte is read,
 and a chunked body is cut off with 413 as soon as it passes the limit.
 
@@ -27,6 +27,7 @@ from valor_data.web.errors import HttpError
 
 BATCH = 1 << 20  # bytes of the file handed to the writer thread at once
 WRITEBACK = 8 << 20  # start the kernel's writeback of every this many bytes written
+IOV_MAX = 1024  # pieces per writev call (the Linux limit)
 MAX_FIELDS = 16
 MAX_FIELD_BYTES = 8 * 1024
 FORM_OVERHEAD = 64 * 1024 + MAX_FIELDS * MAX_FIELD_BYTES  # what framing and text fields may add to the file
@@ -70,22 +71,33 @@ class Upload:
 
 
 class _FileWriter:
-    """The file part's bytes: collected by the parser's callbacks, hashed and written by a thread."""
+    """The file part's bytes: views of the received chunks collected by the parser's callbacks (no copy),
+    hashed and written by a thread."""
 
     def __init__(self, path: Path):
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.hash = hashlib.sha256()
-        self.buffer = bytearray()
+        self.pieces: list[memoryview] = []
+        self.collected = 0
         self.pending: asyncio.Future | None = None
         self.written = self.kicked = 0
         self.done = False  # the last batch is written and synced
 
-    def _write(self, batch: bytearray, final: bool) -> None:
-        self.hash.update(batch)
-        view = memoryview(batch)
-        while view:
-            view = view[os.write(self.fd, view):]
-        self.written += len(batch)
+    def add(self, piece: memoryview) -> None:
+        self.pieces.append(piece)
+        self.collected += len(piece)
+
+    def _write(self, pieces: list[memoryview], final: bool) -> None:
+        for piece in pieces:
+            self.hash.update(piece)
+        while pieces:
+            n = os.writev(self.fd, pieces[:IOV_MAX])
+            self.written += n
+            while pieces and n >= len(pieces[0]):
+                n -= len(pieces[0])
+                pieces = pieces[1:]
+            if pieces and n:
+                pieces[0] = pieces[0][n:]
         if self.written - self.kicked >= WRITEBACK or final:
             # DONTNEED on dirty pages starts their writeback without waiting for it (Linux)
             os.posix_fadvise(self.fd, self.kicked, self.written - self.kicked, os.POSIX_FADV_DONTNEED)
@@ -95,11 +107,11 @@ class _FileWriter:
 
     async def flush(self, final: bool = False) -> None:
         """Hand the collected bytes to the thread once there is a batch (or all of them when ``final``)."""
-        if self.done or (len(self.buffer) < BATCH and not final):
+        if self.done or (self.collected < BATCH and not final):
             return
         await self.settle()
-        batch, self.buffer = self.buffer, bytearray()
-        self.pending = asyncio.get_running_loop().run_in_executor(None, self._write, batch, final)
+        pieces, self.pieces, self.collected = self.pieces, [], 0
+        self.pending = asyncio.get_running_loop().run_in_executor(None, self._write, pieces, final)
         if final:
             await self.settle()
             self.done = True
@@ -172,7 +184,8 @@ class _Receiver:
             self.upload.size += end - start
             if self.upload.size > self.max_file_bytes:
                 raise HttpError(413, f"{self.upload.filename}: larger than the {self.limit}")
-            self.writer.buffer += memoryview(data)[start:end]
+            # a view of the immutable chunk, kept until the thread has written it (a mutable one is copied)
+            self.writer.add(memoryview(data if isinstance(data, bytes) else bytes(data))[start:end])
         else:
             self.value += data[start:end]
             if len(self.value) > MAX_FIELD_BYTES:
