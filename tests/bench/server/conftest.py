@@ -34,7 +34,6 @@ from valor_data.web.tokens import new_token
 HIDDEN_MARK = "zyxhidden"
 WORDS = ("a man plays the guitar while a woman sings in a small room with dogs barking outside and cars "
          "passing by on the wet street as rain falls").split()
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 def _clips(n: int, skip: int = 0) -> list[ClipRef]:
