@@ -1,14 +1,14 @@
 """Receiving an upload: a multipart/form-data body streamed straight to disk, hashed as it arrives.
 
-Nothing is held in memory beyond one batch of the file and the small text fields, and the size limit is
-enforced while streaming: a declared ``Content-Length`` over the limit is refused before any byte is read,
-and a chunked body is cut off with 413 as soon as it passes the limit.
+Nothing is held in memory beyond two batches of the file (one being written, one arriving) and the small
+text fields, and the size limit is enforced while streaming: a declared ``Content-Length`` over the limit
+is refused before any byte is read, and a chunked body is cut off with 413 as soon as it passes the limit.
 
-The event loop only receives and parses: the file's bytes are handed over in batches of ``BATCH`` bytes to a
-thread that hashes and writes them (both release the GIL, so they run on another core while the loop reads
-the next batch), one batch in flight per upload so the order holds. The thread also starts the kernel's
-writeback as it goes, so the final ``fsync`` (the upload is durable before it is accepted) waits only for
-the last few MiB instead of the whole file.
+The event loop only receives and parses: the file's bytes (views of the received chunks, not copies) are
+handed over in batches of ``BATCH`` bytes to a thread that hashes and writes them (both release the GIL, so
+they run on another core while the loop reads the next batch), one batch in flight per upload so the order
+holds. The thread also starts the kernel's writeback as it goes, so the final ``fsync`` (the upload is
+durable before it is accepted) waits only for the last few MiB instead of the whole file.
 """
 
 from __future__ import annotations
