@@ -5,9 +5,9 @@ text fields, and the size limit is enforced while streaming: a declared ``Conten
 is refused before any byte is read, and a chunked body is cut off with 413 as soon as it passes the limit.
 
 The event loop only receives and parses: the file's bytes (views of the received chunks, not copies) are
-handed over in batches of ``BATCH`` bytes to a thread that hashes and writes them (both release the GIL, so
-they run on another core while the loop reads the next batch), one batch in flight per upload so the order
-holds. The thread also starts the kernel's writeback as it goes, so the final ``fsync`` (the upload is
+handed over in batches of ``BATCH`` bytes to a writer thread that joins, hashes and writes them (all three
+release the GIL, so they run on another core while the loop reads the next batch), one batch in flight per
+upload so the order holds. The thread also starts the kernel's writeback as it goes, so the final ``fsync`` (the upload is
 durable before it is accepted) waits only for the last few MiB instead of the whole file.
 """
 
@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,11 +28,12 @@ from valor_data.web.errors import HttpError
 
 BATCH = 1 << 20  # bytes of the file handed to the writer thread at once
 WRITEBACK = 8 << 20  # start the kernel's writeback of every this many bytes written
-IOV_MAX = 1024  # pieces per writev call (the Linux limit)
 MAX_FIELDS = 16
 MAX_FIELD_BYTES = 8 * 1024
 FORM_OVERHEAD = 64 * 1024 + MAX_FIELDS * MAX_FIELD_BYTES  # what framing and text fields may add to the file
 PART_SUFFIX = ".part"
+# few threads: more would only contend for the GIL with the event loop (hashing and writing release it)
+WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload-writer")
 
 
 def mib(n: int) -> str:
@@ -71,8 +73,8 @@ class Upload:
 
 
 class _FileWriter:
-    """The file part's bytes: views of the received chunks collected by the parser's callbacks (no copy),
-    hashed and written by a thread."""
+    """The file part's bytes: views of the received chunks collected by the parser's callbacks (no copy in
+    the event loop), hashed and written by a writer thread."""
 
     def __init__(self, path: Path):
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -88,16 +90,12 @@ class _FileWriter:
         self.collected += len(piece)
 
     def _write(self, pieces: list[memoryview], final: bool) -> None:
-        for piece in pieces:
-            self.hash.update(piece)
-        while pieces:
-            n = os.writev(self.fd, pieces[:IOV_MAX])
+        block = memoryview(b"".join(pieces))  # one copy (made without the GIL): one hash and one write call
+        self.hash.update(block)
+        while block:
+            n = os.write(self.fd, block)
             self.written += n
-            while pieces and n >= len(pieces[0]):
-                n -= len(pieces[0])
-                pieces = pieces[1:]
-            if pieces and n:
-                pieces[0] = pieces[0][n:]
+            block = block[n:]
         if self.written - self.kicked >= WRITEBACK or final:
             # DONTNEED on dirty pages starts their writeback without waiting for it (Linux)
             os.posix_fadvise(self.fd, self.kicked, self.written - self.kicked, os.POSIX_FADV_DONTNEED)
@@ -111,7 +109,7 @@ class _FileWriter:
             return
         await self.settle()
         pieces, self.pieces, self.collected = self.pieces, [], 0
-        self.pending = asyncio.get_running_loop().run_in_executor(None, self._write, pieces, final)
+        self.pending = asyncio.get_running_loop().run_in_executor(WRITERS, self._write, pieces, final)
         if final:
             await self.settle()
             self.done = True
