@@ -11,7 +11,11 @@ throughput of 2 workers that only score), and copying + hashing one AVR file loc
 at least cost).
 
     .venv/bin/python benchmarks/server_load.py [--teams 40] [--submissions 120] [--avc-share 0.33]
-        [--workers 2] [--lease 15] [--keep DIR]
+        [--workers 2] [--lease 15] [--keep DIR] [--uploads-only [--rounds 1]]
+
+``--uploads-only`` measures the upload path alone: the bare sink and the server with no worker running,
+the same uploads to each, and their ratio (the web kit's goal: within 1.3x of the sink); on a shared
+machine, take the median of a few ``--rounds``.
 
 The machine's load average is printed at the start and the end: the figures move with it.
 """
@@ -43,9 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from valor_bench.ground_truth import load_ground_truth  # noqa: E402
-from valor_bench.server.client import RemoteError, wait_until_up  # noqa: E402
-from valor_bench.server.db import Database  # noqa: E402
+from valor_bench.remote import RemoteError, wait_until_up  # noqa: E402
 from valor_bench.server.schema import events, submissions  # noqa: E402
+from valor_data.web.database import Database  # noqa: E402
 
 
 def proc_status(pid: int, field: str) -> int:
@@ -57,6 +61,15 @@ def proc_status(pid: int, field: str) -> int:
     except OSError:
         pass
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -180,21 +193,25 @@ def upload_all(url: str, tokens: list[str], per_team: dict[int, list[tuple[str, 
     return latencies, ids, time.perf_counter() - started
 
 
-def baseline_sink(work: Path, per_team: dict[int, list[tuple[str, Path]]]) -> tuple[list[tuple[str, float]], float]:
+def baseline_sink(work: Path, per_team: dict[int, list[tuple[str, Path]]]) -> tuple[list[tuple[str, float]], float,
+                                                                                    float]:
     """The same uploads, at the same concurrency, to a bare Starlette app under uvicorn that reads the body and
-    discards it: what HTTP alone costs on this machine now."""
+    discards it: what HTTP alone costs on this machine now. Returns the latencies, the wall time and the CPU
+    seconds the sink used for them."""
     (work / "sink_app.py").write_text(SINK_APP)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "sink_app:app", "--port", str(port), "--log-level",
                              "warning"], cwd=work)
     try:
         wait_until_up_sink(f"http://127.0.0.1:{port}", proc)
+        cpu = cpu_seconds(proc.pid)
         latencies, _ids, wall = upload_all(f"http://127.0.0.1:{port}", ["sink"] * len(per_team), per_team,
                                            lambda kind: "/")
+        cpu = cpu_seconds(proc.pid) - cpu
     finally:
         proc.terminate()
         proc.wait(30)
-    return latencies, wall
+    return latencies, wall, cpu
 
 
 def write_challenge(directory: Path, lease: float) -> Path:
@@ -235,16 +252,20 @@ def register(url: str, teams: int) -> list[str]:
     return [httpx.post(f"{url}/api/v1/teams", json={"name": f"team {i:02d}"}).json()["token"] for i in range(teams)]
 
 
-def baseline_server_alone(work: Path, per_team: dict[int, list[tuple[str, Path]]], lease: float) -> float:
-    """The same uploads to a second server with no worker running: the upload path without CPU contention."""
+def baseline_server_alone(work: Path, per_team: dict[int, list[tuple[str, Path]]], lease: float) -> tuple[float, float]:
+    """The same uploads to a second server with no worker running: the upload path without CPU contention.
+    Returns the wall time and the CPU seconds the web process used for them."""
     proc, url = start_server(write_challenge(work / "alone", lease), 0, work / "alone.log")
     try:
-        _lat, _ids, wall = upload_all(url, register(url, len(per_team)), per_team,
+        tokens = register(url, len(per_team))
+        cpu = cpu_seconds(proc.pid)
+        _lat, _ids, wall = upload_all(url, tokens, per_team,
                                       lambda kind: f"/api/v1/phases/test/tasks/{kind}/submissions")
+        cpu = cpu_seconds(proc.pid) - cpu
     finally:
         stop_server(proc)
         shutil.rmtree(work / "alone", ignore_errors=True)
-    return wall
+    return wall, cpu
 
 
 def wait_until_up_sink(url: str, proc: subprocess.Popen) -> None:
@@ -288,6 +309,9 @@ def main() -> None:
     ap.add_argument("--lease", type=float, default=15.0, help="lease seconds (a killed worker's job waits this long)")
     ap.add_argument("--kill-after", type=int, default=10, help="SIGKILL a busy worker after this many results")
     ap.add_argument("--keep", type=Path, help="work in this directory and keep it (default: a temporary one)")
+    ap.add_argument("--uploads-only", action="store_true",
+                    help="only the bare sink and the server with no worker: the upload path's cost, no scoring")
+    ap.add_argument("--rounds", type=int, default=1, help="--uploads-only: rounds of sink, server, sink")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress lines reach a log file as they happen
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
@@ -306,6 +330,9 @@ def main() -> None:
     per_team: dict[int, list[tuple[str, Path]]] = {i: [] for i in range(args.teams)}
     for j, f in enumerate(files):
         per_team[j % args.teams].append(f)
+    if args.uploads_only:
+        uploads_only(work, per_team, args)
+        return
     print("baselines: valor-bench evaluate of one AVR and one AVC file, local copy + sha256 of one AVR file, "
           "the same uploads to a bare Starlette sink")
     t_avr = baseline_evaluate(next(p for k, p in files if k == "avr"), "avr")
@@ -323,8 +350,31 @@ def main() -> None:
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
+def uploads_only(work: Path, per_team: dict[int, list[tuple[str, Path]]], args) -> None:
+    """Rounds of: the sink, the server with no worker, the sink again (the machine's load drifts, so each
+    round's ratio is taken against the mean of its two sink runs); the median ratio is the figure."""
+    total_mb = sum(p.stat().st_size for files in per_team.values() for _, p in files) / 1e6
+    ratios = []
+    try:
+        for i in range(args.rounds):
+            _lat, sink1, cpu1 = baseline_sink(work, per_team)
+            alone, cpu = baseline_server_alone(work, per_team, args.lease)
+            _lat, sink2, cpu2 = baseline_sink(work, per_team)
+            sink = (sink1 + sink2) / 2
+            ratios.append(alone / sink)
+            print(f"round {i + 1}: bare Starlette sink {sink1:.1f} s and {sink2:.1f} s ({total_mb / sink:.0f} MB/s, "
+                  f"{(cpu1 + cpu2) / 2:.1f} CPU s); server, no worker running {alone:.1f} s ({total_mb / alone:.0f} "
+                  f"MB/s, {cpu:.1f} CPU s) = {alone / sink:.2f}x the sink; load average {os.getloadavg()[0]:.2f}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{'server / sink, median':32s} {float(np.median(ratios)):.2f}x over {len(ratios)} round(s) "
+          f"({', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def run(args, url, server, work, per_team, baselines, n_avr, n_avc) -> None:
-    t_avr, t_avc, t_copy, (sink_latencies, sink_wall), alone_wall = baselines
+    t_avr, t_avc, t_copy, (sink_latencies, sink_wall, _sink_cpu), (alone_wall, _alone_cpu) = baselines
     sampler = RssSampler(server.pid)
     sampler.start()
     tokens = register(url, args.teams)

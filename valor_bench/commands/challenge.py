@@ -17,7 +17,7 @@ def challenge() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing challenge.yaml (its host token stops working).")
 def init(directory: Path, force: bool) -> None:
     """Write DIRECTORY/challenge.yaml: a VALOR-32K AVR/AVC challenge (phases val and test) to edit."""
-    from valor_bench.server.example import write_example
+    from valor_bench.commands.challenge_example import write_example
 
     try:
         path, token = write_example(directory, force=force)
@@ -50,7 +50,7 @@ def check(challenge_file: Path) -> None:
 @click.argument("challenge_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def token(challenge_file: Path) -> None:
     """Give CHALLENGE_FILE a new host token (printed once); restart `serve` for it to take effect."""
-    from valor_bench.server.example import rotate_host_token
+    from valor_bench.commands.challenge_example import rotate_host_token
 
     try:
         new = rotate_host_token(challenge_file)

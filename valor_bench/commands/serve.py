@@ -27,10 +27,10 @@ def serve(challenge_file: Path, db_url: str | None, data_dir: Path | None, host:
     """Serve CHALLENGE's pages and API, with WORKERS evaluation workers; Ctrl-C stops it (jobs stay queued)."""
     try:
         from valor_bench.server.config import ChallengeError, load_challenge
-        from valor_bench.server.db import display_url
-        from valor_bench.server.schema import SchemaTooNew
         from valor_bench.server.state import open_server
         from valor_bench.server.supervisor import serve as run
+        from valor_data.web.database import display_url
+        from valor_data.web.schema import SchemaTooNew
     except ImportError as e:
         raise click.ClickException(f"the server needs the 'server' extra: pip install 'valor[server]' ({e})") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")

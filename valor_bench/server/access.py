@@ -1,22 +1,24 @@
-"""Route helpers both the pages and the API use: which phase and task a URL names, who may read a
-board, and the whole upload path (identity, rate, approval, limits checked before the first byte is
+"""Route helpers both the pages and the API use: which phase and task a URL names, who may read a board,
+and the one submission upload route (identity, rate, approval, limits checked before the first byte is
 read; then the streamed receive and the accept transaction)."""
 
 from __future__ import annotations
 
 from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from valor_bench.server import submissions
-from valor_bench.server.app import HttpError, error_response, identify_request, require, state_of
 from valor_bench.server.config import Phase
+from valor_bench.server.routing import identify_request, is_api, refusals, require, state_of
 from valor_bench.server.schema import phase_state
-from valor_bench.server.security import UploadRefused, same_secret
 from valor_bench.server.state import ServerState
-from valor_bench.server.teams import Identity, InputError
-from valor_bench.server.uploads import receive_upload
+from valor_bench.server.statuses import Access, SubmissionStatus
+from valor_bench.server.teams import Identity
+from valor_data.web.errors import HttpError
+from valor_data.web.sessions import CSRF_FIELD, check_csrf
+from valor_data.web.uploads import receive_upload
 
 
 def published_phases(conn: Connection) -> dict[str, bool]:
@@ -44,26 +46,14 @@ def board_access(conn: Connection, ident: Identity, phase: Phase) -> None:
         raise HttpError(403, f"the results of phase {phase.name} are private until the host publishes them")
 
 
-async def upload_submission(request: Request, check_csrf: bool) -> int | Response:
-    """The queued submission's id, or the refusal as a response (JSON for the API, a page for the form)."""
-    try:
-        return await _receive_submission(request, check_csrf)
-    except HttpError as e:
-        return error_response(request, e.status, e.message, e.headers)
-    except UploadRefused as e:
-        return error_response(request, e.status, str(e))
-    except InputError as e:
-        return error_response(request, 422, str(e))
-    except ClientDisconnect:
-        return Response(status_code=400)
-
-
-async def _receive_submission(request: Request, check_csrf: bool) -> int:
-    """Everything from the request line to a queued submission id; raises HttpError, UploadRefused,
-    InputError or ClientDisconnect."""
+@refusals
+async def submit(request: Request) -> Response:
+    """``POST`` a submission (multipart: field ``file`` plus model_name, modality, external_data, url), from the
+    API (201 + the job as JSON) or the team page's form (CSRF checked before the file is accepted; a redirect
+    to the submission's page)."""
     state = state_of(request)
     ident = await identify_request(request)
-    require("approved", ident)
+    require(Access.APPROVED, ident)
     task = request.path_params["task"]
     phase = phase_task(state, request.path_params["phase"], task)
 
@@ -74,9 +64,18 @@ async def _receive_submission(request: Request, check_csrf: bool) -> int:
     refusal = (await run_in_threadpool(used)).refusal
     if refusal:  # refused before a byte of the file is received
         raise HttpError(429, refusal)
-    up = await receive_upload(request, state.store, state.challenge.max_upload_bytes[task])
-    if check_csrf and not same_secret(up.fields.get("csrf_token"), request.session.get("csrf")):
-        up.discard()
-        raise HttpError(403, "this form expired or was not sent from this site (CSRF check); reload the page")
-    up.fields.pop("csrf_token", None)
-    return await run_in_threadpool(submissions.accept, state, ident, phase, task, up)
+    up = await receive_upload(request, state.store.incoming, state.challenge.max_upload_bytes[task],
+                              limit_name="limit for this task")
+    form = not is_api(request)
+    if form:
+        try:
+            check_csrf(request, up.fields.pop(CSRF_FIELD, None))
+        except HttpError:
+            up.discard()
+            raise
+    sid = await run_in_threadpool(submissions.accept, state, ident, phase, task, up)
+    if form:
+        return RedirectResponse(f"/submissions/{sid}", status_code=303)
+    return JSONResponse({"id": sid, "status": SubmissionStatus.QUEUED,
+                         "url": str(request.url_for("submission_page", sid=sid)),
+                         "api": f"/api/v1/submissions/{sid}"}, status_code=201)

@@ -20,14 +20,16 @@ from valor_bench.server.access import (
     own_submission,
     phase_task,
     published_phases,
-    upload_submission,
+    submit,
 )
-from valor_bench.server.app import HttpError, endpoint
 from valor_bench.server.board import build_board
 from valor_bench.server.config import EXTENSIONS
 from valor_bench.server.limits import iso
+from valor_bench.server.routing import endpoint
 from valor_bench.server.state import ServerState
-from valor_bench.server.teams import Identity, register_team, rotate_token, set_team_status
+from valor_bench.server.statuses import Access, SubmissionStatus, TeamStatus
+from valor_bench.server.teams import TEAM_ACTIONS, Identity, register_team, rotate_token, set_team_status
+from valor_data.web.errors import HttpError
 
 
 def _team_json(team) -> dict:
@@ -69,11 +71,11 @@ def register(request: Request, state: ServerState, ident: Identity, data: dict) 
         team, token = register_team(conn, state.db, state.challenge, data.get("name"), data.get("contact"),
                                     data.get("url"))
     note = "keep the token: it is shown only once" + (
-        "; the host must approve the team before it can submit" if team.status == "pending" else "")
+        "; the host must approve the team before it can submit" if team.status == TeamStatus.PENDING else "")
     return JSONResponse({"team": _team_json(team), "token": token, "note": note}, status_code=201)
 
 
-@endpoint(auth="team")
+@endpoint(Access.TEAM)
 def me(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         usage = {p.name: {t: submissions.team_usage(state, conn, ident.team_id, p, t).as_json(p) for t in p.tasks}
@@ -81,23 +83,14 @@ def me(request: Request, state: ServerState, ident: Identity, _data) -> Response
     return JSONResponse({"team": _team_json(ident.team), "usage": usage})
 
 
-@endpoint(auth="team")
+@endpoint(Access.TEAM)
 def new_token(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.write() as conn:
         token = rotate_token(conn, ident.team_id)
     return JSONResponse({"token": token, "note": "the old token no longer works; keep this one, shown only once"})
 
 
-async def upload(request: Request) -> Response:
-    """Multipart upload (field ``file`` plus model_name, modality, external_data, url) -> 201 + the job."""
-    sid = await upload_submission(request, check_csrf=False)
-    if isinstance(sid, Response):
-        return sid
-    return JSONResponse({"id": sid, "status": "queued", "url": str(request.url_for("submission_page", sid=sid)),
-                         "api": f"/api/v1/submissions/{sid}"}, status_code=201)
-
-
-@endpoint(auth="any")
+@endpoint(Access.ANY)
 def my_submissions(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         if ident.is_host:
@@ -109,7 +102,7 @@ def my_submissions(request: Request, state: ServerState, ident: Identity, _data)
          "hidden": bool(r.hidden)} for r in rows]})
 
 
-@endpoint(auth="any")
+@endpoint(Access.ANY)
 def submission(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     sid = request.path_params["sid"]
     with state.db.read() as conn:
@@ -118,7 +111,7 @@ def submission(request: Request, state: ServerState, ident: Identity, _data) -> 
     return JSONResponse(v.as_json(state.challenge.phase(row.phase)))
 
 
-@endpoint(auth="team")
+@endpoint(Access.TEAM)
 def choose(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     sid = request.path_params["sid"]
     with state.db.write() as conn:
@@ -139,15 +132,15 @@ def leaderboard(request: Request, state: ServerState, ident: Identity, _data) ->
 
 
 # ----------------------------------------------------------------------------------------------- host
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_teams(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         return JSONResponse({"teams": host.list_teams(conn)})
 
 
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_team(request: Request, state: ServerState, ident: Identity, _data) -> Response:
-    status = {"approve": "approved", "disable": "disabled"}.get(request.path_params["action"])
+    status = TEAM_ACTIONS.get(request.path_params["action"])
     if status is None:
         raise HttpError(404, f"unknown action {request.path_params['action']!r} (approve, disable)")
     with state.db.write() as conn:
@@ -156,7 +149,7 @@ def host_team(request: Request, state: ServerState, ident: Identity, _data) -> R
     return JSONResponse({"id": request.path_params["tid"], "status": status})
 
 
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_phase(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     phase, action = request.path_params["phase"], request.path_params["action"]
     if phase not in state.challenge.phases:
@@ -168,7 +161,7 @@ def host_phase(request: Request, state: ServerState, ident: Identity, _data) -> 
     return JSONResponse({"phase": phase, "published": action == "publish"})
 
 
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_submission(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     sid, action = request.path_params["sid"], request.path_params["action"]
     with state.db.write() as conn:
@@ -180,11 +173,11 @@ def host_submission(request: Request, state: ServerState, ident: Identity, _data
             if not host.rerun(conn, state, sid):
                 raise HttpError(409, f"submission #{sid} does not exist or is not finished/failed; only those can "
                                      "be re-run")
-            return JSONResponse({"id": sid, "status": "queued"})
+            return JSONResponse({"id": sid, "status": SubmissionStatus.QUEUED})
     raise HttpError(404, f"unknown action {action!r} (hide, show, rerun)")
 
 
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_export(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         if request.query_params.get("format") == "csv":
@@ -200,7 +193,7 @@ def routes() -> list[Route]:
         Route(f"{v1}/teams", register, methods=["POST"]),
         Route(f"{v1}/team", me),
         Route(f"{v1}/team/token", new_token, methods=["POST"]),
-        Route(f"{v1}/phases/{{phase}}/tasks/{{task}}/submissions", upload, methods=["POST"]),
+        Route(f"{v1}/phases/{{phase}}/tasks/{{task}}/submissions", submit, methods=["POST"]),
         Route(f"{v1}/submissions", my_submissions),
         Route(f"{v1}/submissions/{{sid:int}}", submission),
         Route(f"{v1}/submissions/{{sid:int}}/choose", choose, methods=["POST"]),

@@ -22,6 +22,7 @@ from valor_bench.report import board_columns, competition_ranks, format_value
 from valor_bench.server.config import Phase
 from valor_bench.server.limits import iso
 from valor_bench.server.schema import choices, submissions, teams
+from valor_bench.server.statuses import TeamStatus
 
 S = submissions.c
 
@@ -124,7 +125,7 @@ def team_entries(conn: Connection, phase: str, task: str) -> list[BoardRow]:
                                .where(and_(choices.c.phase == phase, choices.c.task == task))).all())
     rows = conn.execute(select(submissions, teams.c.name.label("team_name")).join(teams, teams.c.id == S.team_id)
                         .where(and_(S.phase == phase, S.task == task, S.result_json.is_not(None),
-                                    S.hidden.is_(False), teams.c.status == "approved"))).all()
+                                    S.hidden.is_(False), teams.c.status == TeamStatus.APPROVED))).all()
     by_team: dict[int, list[BoardRow]] = {}
     for row in rows:
         by_team.setdefault(row.team_id, []).append(_entry_of(row, json.loads(row.result_json)))

@@ -8,7 +8,6 @@ whether a phase's results are published) lives in the database, not here.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -99,11 +98,6 @@ class Challenge:
 
     def phase(self, name: str) -> Phase:
         return self.phases[name]
-
-
-def hash_secret(token: str) -> str:
-    """sha256 of a token: tokens are 256-bit random, so a plain hash is enough (no password stretching)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------- parsing

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, case, func, select
 
 from valor_bench.server.config import Phase
 from valor_bench.server.schema import submissions
+from valor_bench.server.statuses import SubmissionStatus
 
 S = submissions.c
 
@@ -59,7 +60,7 @@ def usage(conn: Connection, team_id: int, phase: Phase, task: str, now_epoch: fl
     """Counts of the team's submissions that count, and whether one more is allowed now."""
     now = datetime.fromtimestamp(now_epoch, timezone.utc)
     day, month = _day_start(now).timestamp(), _month_start(now).timestamp()
-    counted = (S.team_id == team_id) & (S.phase == phase.name) & (S.task == task) & (S.status != "failed")
+    counted = (S.team_id == team_id) & (S.phase == phase.name) & (S.task == task) & (S.status != SubmissionStatus.FAILED)
     row = conn.execute(select(
         func.count(),
         func.coalesce(func.sum(case((S.created_at >= day, 1), else_=0)), 0),

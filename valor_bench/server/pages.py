@@ -6,8 +6,6 @@ Every form carries the session's CSRF token; logging in rotates the session.
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -19,21 +17,24 @@ from valor_bench.server.access import (
     own_submission,
     phase_task,
     published_phases,
-    upload_submission,
+    submit,
 )
-from valor_bench.server.app import HttpError, endpoint, render
 from valor_bench.server.board import build_board
 from valor_bench.server.charts import breakdown_charts
+from valor_bench.server.routing import endpoint, render
 from valor_bench.server.schema import teams
 from valor_bench.server.state import ServerState
+from valor_bench.server.statuses import Access
 from valor_bench.server.teams import (
+    TEAM_ACTIONS,
     Identity,
-    InputError,
     identify,
     register_team,
     rotate_token,
     set_team_status,
 )
+from valor_data.web.errors import HttpError, InputError
+from valor_data.web.sessions import start_session
 
 
 def _redirect(path: str) -> RedirectResponse:
@@ -60,8 +61,7 @@ def register(request: Request, state: ServerState, ident: Identity, data: dict) 
                                         data.get("url"))
     except InputError as e:
         return render(request, "register.html", status=422, error=str(e), values=data)
-    request.session.clear()
-    request.session.update({"token_hash": team.token_hash, "csrf": secrets.token_urlsafe(32)})
+    start_session(request, token_hash=team.token_hash)
     return render(request, "token.html", team=team, token=token, new=True)
 
 
@@ -76,8 +76,7 @@ def login(request: Request, state: ServerState, ident: Identity, data: dict) -> 
         who = identify(conn, state.challenge, token=data.get("token", ""))
     if who.kind is None:
         return render(request, "login.html", status=401, error="unknown or revoked token")
-    request.session.clear()
-    request.session.update({"token_hash": who.token_hash, "csrf": secrets.token_urlsafe(32)})
+    start_session(request, token_hash=who.token_hash)
     return _redirect("/host" if who.is_host else "/team")
 
 
@@ -87,7 +86,7 @@ def logout(request: Request, state: ServerState, ident: Identity, data: dict) ->
     return _redirect("/")
 
 
-@endpoint(auth="team")
+@endpoint(Access.TEAM)
 def team_page(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         rows = submissions.team_submissions(conn, ident.team_id)
@@ -103,7 +102,7 @@ def team_page(request: Request, state: ServerState, ident: Identity, _data) -> R
                   max_upload=state.challenge.max_upload_bytes)
 
 
-@endpoint(auth="team", body="form")
+@endpoint(Access.TEAM, body="form")
 def new_token(request: Request, state: ServerState, ident: Identity, data: dict) -> Response:
     with state.db.write() as conn:
         token = rotate_token(conn, ident.team_id)
@@ -112,13 +111,7 @@ def new_token(request: Request, state: ServerState, ident: Identity, data: dict)
     return render(request, "token.html", team=team, token=token, new=False)
 
 
-async def upload(request: Request) -> Response:
-    """The web form upload: streamed like the API's; CSRF is checked before the file is accepted."""
-    sid = await upload_submission(request, check_csrf=True)
-    return sid if isinstance(sid, Response) else _redirect(f"/submissions/{sid}")
-
-
-@endpoint(auth="any")
+@endpoint(Access.ANY)
 def submission_page(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     sid = request.path_params["sid"]
     with state.db.read() as conn:
@@ -128,7 +121,7 @@ def submission_page(request: Request, state: ServerState, ident: Identity, _data
     return render(request, "submission.html", v=v, phase=state.challenge.phase(row.phase), charts=charts)
 
 
-@endpoint(auth="team", body="form")
+@endpoint(Access.TEAM, body="form")
 def choose(request: Request, state: ServerState, ident: Identity, data: dict) -> Response:
     sid = request.path_params["sid"]
     with state.db.write() as conn:
@@ -159,17 +152,17 @@ def leaderboard_csv(request: Request, state: ServerState, ident: Identity, _data
 
 
 # ----------------------------------------------------------------------------------------------- host
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_page(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         return render(request, "host.html", teams=host.list_teams(conn), submissions=host.list_submissions(conn, 500),
                       published=published_phases(conn))
 
 
-@endpoint(auth="host", body="form")
+@endpoint(Access.HOST, body="form")
 def host_team(request: Request, state: ServerState, ident: Identity, data: dict) -> Response:
     action = request.path_params["action"]
-    status = {"approve": "approved", "disable": "disabled"}.get(action)
+    status = TEAM_ACTIONS.get(action)
     if status is None:
         raise HttpError(404, f"unknown action {action!r}")
     with state.db.write() as conn:
@@ -178,7 +171,7 @@ def host_team(request: Request, state: ServerState, ident: Identity, data: dict)
     return _redirect("/host")
 
 
-@endpoint(auth="host", body="form")
+@endpoint(Access.HOST, body="form")
 def host_phase(request: Request, state: ServerState, ident: Identity, data: dict) -> Response:
     phase, action = request.path_params["phase"], request.path_params["action"]
     if phase not in state.challenge.phases or action not in ("publish", "hide"):
@@ -188,7 +181,7 @@ def host_phase(request: Request, state: ServerState, ident: Identity, data: dict
     return _redirect("/host")
 
 
-@endpoint(auth="host", body="form")
+@endpoint(Access.HOST, body="form")
 def host_submission(request: Request, state: ServerState, ident: Identity, data: dict) -> Response:
     sid, action = request.path_params["sid"], request.path_params["action"]
     with state.db.write() as conn:
@@ -215,7 +208,7 @@ def routes() -> list[Route]:
         Route("/logout", logout, methods=["POST"]),
         Route("/team", team_page),
         Route("/team/token", new_token, methods=["POST"]),
-        Route("/submit/{phase}/{task}", upload, methods=["POST"]),
+        Route("/submit/{phase}/{task}", submit, methods=["POST"]),
         Route("/submissions/{sid:int}", submission_page),
         Route("/submissions/{sid:int}/choose", choose, methods=["POST"]),
         Route("/leaderboard/{phase}/{task}.csv", leaderboard_csv),
@@ -229,14 +222,14 @@ def routes() -> list[Route]:
     ]
 
 
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_export_json(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         data = host.export_json(conn, state)
     return JSONResponse(data, headers={"Content-Disposition": 'attachment; filename="challenge-export.json"'})
 
 
-@endpoint(auth="host")
+@endpoint(Access.HOST)
 def host_export_csv(request: Request, state: ServerState, ident: Identity, _data) -> Response:
     with state.db.read() as conn:
         text = host.export_csv(conn)

@@ -1,14 +1,8 @@
-"""The server's tables (SQLAlchemy Core) and the versioned migrations that create and change them.
-
-Times are seconds since the epoch (floats) taken from the database's own clock (:func:`db_now`), so a
-worker on another machine with a skewed clock never steals a live lease. A migration is a numbered list
-of steps applied once, in one transaction, and recorded in ``schema_version``; a database newer than this
-code is refused instead of being written by code that does not know its columns.
+"""The challenge server's tables (SQLAlchemy Core) and their versioned migrations; the schema version, the
+settings table and the database clock are the web kit's (``valor_data.web.schema``).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from sqlalchemy import (
     Boolean,
@@ -22,29 +16,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    cast,
-    func,
-    inspect,
-    literal_column,
-    select,
 )
-from sqlalchemy.sql.elements import ColumnElement
+
+from valor_bench.server.statuses import SubmissionStatus
+from valor_data.web.schema import Migrations
 
 metadata = MetaData()
-
-schema_version = Table(
-    "schema_version", metadata,
-    Column("version", Integer, primary_key=True),
-    Column("applied_at", Double, nullable=False),
-)
-
-# Key-value facts the server writes at start and the workers read: data directory, phase ground-truth
-# digests and sizes, the session signing key.
-settings = Table(
-    "settings", metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
-)
 
 teams = Table(
     "teams", metadata,
@@ -95,7 +72,8 @@ submissions = Table(
 # One evaluation at a time per team: a second "running" row of a team cannot exist, whatever two
 # workers race to lease.
 Index("one_running_per_team", submissions.c.team_id, unique=True,
-      sqlite_where=submissions.c.status == "running", postgresql_where=submissions.c.status == "running")
+      sqlite_where=submissions.c.status == SubmissionStatus.RUNNING,
+      postgresql_where=submissions.c.status == SubmissionStatus.RUNNING)
 Index("queue_order", submissions.c.status, submissions.c.id)
 Index("team_phase_task", submissions.c.team_id, submissions.c.phase, submissions.c.task)
 
@@ -125,43 +103,9 @@ phase_state = Table(
 )
 
 
-def db_now(dialect: str) -> ColumnElement:
-    """The database clock as epoch seconds: one clock for the web process and every worker."""
-    if dialect == "postgresql":
-        return cast(func.extract("epoch", func.clock_timestamp()), Double)  # extract() is numeric since PG 14
-    return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Double)
-
-
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [(1, _v1)]
-LATEST = MIGRATIONS[-1][0]
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer valor-bench."""
-
-
-def migrate(conn: Connection) -> int:
-    """Apply the migrations this database lacks (inside the caller's transaction); returns its version."""
-    current = current_version(conn)
-    schema_version.create(conn, checkfirst=True)
-    if current > LATEST:
-        raise SchemaTooNew(f"the database has schema version {current}, this valor-bench knows up to {LATEST}: "
-                           "upgrade valor-bench")
-    for version, step in MIGRATIONS:
-        if version > current:
-            step(conn)
-            conn.execute(schema_version.insert().values(version=version, applied_at=conn.execute(
-                select(db_now(conn.dialect.name))).scalar()))
-            current = version
-    return current
-
-
-def current_version(conn: Connection) -> int:
-    """The schema version of a database (0 when it has no valor-bench tables)."""
-    if not inspect(conn).has_table("schema_version"):
-        return 0
-    return conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
+MIGRATIONS = Migrations("valor-bench", [(1, _v1)])
+LATEST = MIGRATIONS.latest

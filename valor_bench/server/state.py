@@ -16,10 +16,11 @@ from sqlalchemy import insert, select
 
 from valor_bench.ground_truth import GroundTruthError
 from valor_bench.server.config import Challenge, ChallengeError
-from valor_bench.server.db import Database
-from valor_bench.server.schema import phase_state
-from valor_bench.server.security import MatrixBudget, RateLimiter
+from valor_bench.server.schema import MIGRATIONS, phase_state
+from valor_bench.server.security import MatrixBudget
 from valor_bench.server.store import BlobStore
+from valor_data.web.database import Database
+from valor_data.web.ratelimit import RateLimiter
 
 log = logging.getLogger("valor_bench.server")
 
@@ -68,7 +69,7 @@ def open_server(challenge: Challenge, db_url: str, data_dir: str | Path, secure_
             raise ChallengeError(f"{challenge.path}: phase {phase.name}: ground truth unusable: {e}") from None
         facts[phase.name] = PhaseFacts(gt.sha256, gt.n_clips, gt.n_texts, gt.path.resolve())
     db = Database(db_url)
-    db.migrate()
+    db.migrate(MIGRATIONS)
     with db.write() as conn:
         db.set_setting(conn, "worker", {
             "data_dir": str(store.root), "lease_seconds": challenge.lease_seconds,

@@ -1,7 +1,7 @@
 """Uploaded files, stored by content hash under the server's data directory.
 
-An upload is streamed to ``incoming/`` under a random name, hashed as it arrives, and only once it is
-whole and checked is it renamed to ``blobs/{sha[:2]}/{sha}{ext}``. The name the client sent is kept in
+An upload is streamed to ``incoming/`` under a random name, hashed and synced as it arrives (the web kit's
+``receive_upload``), and only once it is whole and checked is it renamed to ``blobs/{sha[:2]}/{sha}{ext}``. The name the client sent is kept in
 the database for display and never touches a path, so ``../../etc/passwd.npz`` is just a label. A server
 killed mid-upload leaves at most a file in ``incoming/``, which the next start deletes.
 """
@@ -9,10 +9,10 @@ killed mid-upload leaves at most a file in ``incoming/``, which the next start d
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
-from valor_data.atomic import fsync_dir, fsync_file
+from valor_data.atomic import fsync_dir
+from valor_data.web.uploads import clean_incoming
 
 
 class BlobStore:
@@ -26,19 +26,10 @@ class BlobStore:
         self.incoming.mkdir(parents=True, exist_ok=True)
         return self
 
-    def new_incoming(self) -> Path:
-        """A fresh temporary path for one upload (random: two uploads never share one)."""
-        return self.incoming / f"{secrets.token_hex(16)}.part"
-
     def path(self, sha256: str, ext: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256) or ext not in (".npz", ".json", ".jsonl"):
             raise ValueError(f"not a blob name: {sha256}{ext}")
         return self.blobs / sha256[:2] / f"{sha256}{ext}"
-
-    @staticmethod
-    def sync(tmp: Path) -> None:
-        """Flush an upload to disk; done before the accepting transaction so that no lock waits for it."""
-        fsync_file(tmp)
 
     def commit(self, tmp: Path, sha256: str, ext: str) -> Path:
         """Move a complete, synced upload into place; identical bytes already stored are reused."""
@@ -53,10 +44,4 @@ class BlobStore:
 
     def clean_incoming(self) -> int:
         """Delete what interrupted uploads left behind; returns how many files went."""
-        removed = 0
-        if self.incoming.is_dir():
-            for p in self.incoming.iterdir():
-                if p.is_file() and p.name.endswith(".part"):
-                    p.unlink(missing_ok=True)
-                    removed += 1
-        return removed
+        return clean_incoming(self.incoming)

@@ -19,10 +19,13 @@ from valor_bench.server.config import EXTENSIONS, Phase
 from valor_bench.server.limits import Usage, iso, usage
 from valor_bench.server.queue import add_event
 from valor_bench.server.schema import choices, events, phase_state, submissions, teams
-from valor_bench.server.security import UploadRefused, check_npz, file_chunks, json_depth_exceeds, scrub
+from valor_bench.server.security import check_npz, scrub
 from valor_bench.server.state import ServerState
-from valor_bench.server.teams import Identity, InputError, clean_text, clean_url
-from valor_bench.server.uploads import Upload, mib
+from valor_bench.server.statuses import BoardVisibility, SubmissionStatus
+from valor_bench.server.teams import Identity, clean_text, clean_url
+from valor_data.web.errors import HttpError, InputError
+from valor_data.web.requests import file_chunks, json_depth_exceeds
+from valor_data.web.uploads import Upload, mib
 
 S = submissions.c
 
@@ -41,31 +44,30 @@ def read_metadata_fields(fields: dict[str, str]) -> dict[str, str | None]:
 
 
 def check_content(state: ServerState, phase: Phase, task: str, upload: Upload) -> str:
-    """The stored extension, after the checks that can refuse a file without reading it; raises UploadRefused."""
+    """The stored extension, after the checks that can refuse a file without reading it; raises HttpError."""
     name = upload.filename or "upload"
     ext = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if ext not in EXTENSIONS[task]:
-        raise UploadRefused(415, f"{name}: a {task.upper()} submission is a {' or '.join(EXTENSIONS[task])} file")
+        raise HttpError(415, f"{name}: a {task.upper()} submission is a {' or '.join(EXTENSIONS[task])} file")
     if ext == ".npz":
         check_npz(upload.path, name, state.facts[phase.name].budget)
     else:
         limit = state.challenge.max_json_bytes
         if upload.size > limit:
-            raise UploadRefused(413, f"{name}: {mib(upload.size)} of JSON is over the {mib(limit)} limit for JSON "
+            raise HttpError(413, f"{name}: {mib(upload.size)} of JSON is over the {mib(limit)} limit for JSON "
                                      "submissions (they are parsed in memory); send an AVR matrix as .npz")
         where = json_depth_exceeds(file_chunks(upload.path), state.challenge.max_json_depth)
         if where is not None:
-            raise UploadRefused(422, f"{name}: JSON nested deeper than {state.challenge.max_json_depth} levels "
+            raise HttpError(422, f"{name}: JSON nested deeper than {state.challenge.max_json_depth} levels "
                                      f"(at byte {where:,}); a submission needs 2")
     return ext
 
 
 def accept(state: ServerState, ident: Identity, phase: Phase, task: str, upload: Upload) -> int:
-    """Queue ``upload`` as the team's submission; returns its id. Raises UploadRefused / InputError."""
+    """Queue ``upload`` as the team's submission; returns its id. Raises HttpError / InputError."""
     try:
         meta = read_metadata_fields(upload.fields)
         ext = check_content(state, phase, task, upload)
-        state.store.sync(upload.path)
         db = state.db
         with db.write() as conn:
             team_q = select(teams).where(teams.c.id == ident.team_id)
@@ -73,20 +75,20 @@ def accept(state: ServerState, ident: Identity, phase: Phase, task: str, upload:
             now = conn.execute(select(db.now())).scalar()
             used = usage(conn, ident.team_id, phase, task, now)
             if used.refusal:
-                raise UploadRefused(429, used.refusal)
+                raise HttpError(429, used.refusal)
             dup = conn.execute(select(S.id, S.created_at).where(and_(
                 S.team_id == ident.team_id, S.phase == phase.name, S.task == task, S.blob_sha256 == upload.sha256,
-                S.status != "failed"))).first()
+                S.status != SubmissionStatus.FAILED))).first()
             if dup:
-                raise UploadRefused(409, f"{upload.filename}: byte-identical to your submission #{dup.id} of "
+                raise HttpError(409, f"{upload.filename}: byte-identical to your submission #{dup.id} of "
                                          f"{iso(dup.created_at)}; not queued again")
             state.store.commit(upload.path, upload.sha256, ext)
             upload.path = None  # now owned by the store
             sid = conn.execute(insert(submissions).values(
-                team_id=ident.team_id, phase=phase.name, task=task, status="queued", blob_sha256=upload.sha256,
+                team_id=ident.team_id, phase=phase.name, task=task, status=SubmissionStatus.QUEUED, blob_sha256=upload.sha256,
                 blob_ext=ext, filename=upload.filename, size_bytes=upload.size, created_at=now, attempts=0, runs=0,
                 hidden=False, gt_sha256=state.facts[phase.name].gt_sha256, **meta)).inserted_primary_key[0]
-            add_event(conn, db, sid, "queued", f"{upload.size:,} bytes, sha256 {upload.sha256[:12]}", "team")
+            add_event(conn, db, sid, SubmissionStatus.QUEUED, f"{upload.size:,} bytes, sha256 {upload.sha256[:12]}", "team")
             return int(sid)
     finally:
         upload.discard()
@@ -176,7 +178,7 @@ def set_hidden(conn: Connection, state: ServerState, submission_id: int, hidden:
     res = conn.execute(update(submissions).where(S.id == submission_id).values(hidden=hidden))
     if res.rowcount != 1:
         return False
-    add_event(conn, state.db, submission_id, "hidden" if hidden else "shown",
+    add_event(conn, state.db, submission_id, BoardVisibility.HIDDEN if hidden else BoardVisibility.SHOWN,
               "hidden from the board by the host" if hidden else "shown on the board again", "host")
     return True
 

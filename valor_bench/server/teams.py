@@ -12,28 +12,28 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from valor_bench.server.config import Challenge, hash_secret
-from valor_bench.server.db import Database
+from valor_bench.server.config import Challenge
 from valor_bench.server.schema import teams
-from valor_bench.server.security import TEAM_PREFIX, new_token, same_secret
+from valor_bench.server.security import TEAM_PREFIX
+from valor_bench.server.statuses import Role, TeamStatus
+from valor_data.web.database import Database
+from valor_data.web.errors import InputError
+from valor_data.web.tokens import hash_secret, new_token, same_secret
 
 T = teams.c
 MAX_NAME = 80
-
-
-class InputError(ValueError):
-    """A user-supplied value is unusable: one line naming the field."""
+TEAM_ACTIONS = {"approve": TeamStatus.APPROVED, "disable": TeamStatus.DISABLED}  # the host's, by URL word
 
 
 @dataclass(frozen=True)
 class Identity:
-    kind: str | None  # "team", "host" or None (anonymous)
+    kind: Role | None  # None: anonymous
     team: Row | None = None
     token_hash: str | None = None
 
     @property
     def is_host(self) -> bool:
-        return self.kind == "host"
+        return self.kind == Role.HOST
 
     @property
     def team_id(self) -> int | None:
@@ -79,7 +79,7 @@ def register_team(conn: Connection, db: Database, challenge: Challenge, name: st
     contact = clean_text(contact, "contact", 200)
     url = clean_url(url)
     token, token_hash = new_token(TEAM_PREFIX)
-    status = "pending" if challenge.approval else "approved"
+    status = TeamStatus.PENDING if challenge.approval else TeamStatus.APPROVED
     now = select(db.now()).scalar_subquery()
     try:
         with conn.begin_nested():
@@ -97,9 +97,9 @@ def rotate_token(conn: Connection, team_id: int) -> str:
     return token
 
 
-def set_team_status(conn: Connection, db: Database, team_id: int, status: str) -> bool:
+def set_team_status(conn: Connection, db: Database, team_id: int, status: TeamStatus) -> bool:
     values: dict = {"status": status}
-    if status == "approved":
+    if status == TeamStatus.APPROVED:
         values["approved_at"] = select(db.now()).scalar_subquery()
     return conn.execute(update(teams).where(T.id == team_id).values(**values)).rowcount == 1
 
@@ -112,8 +112,8 @@ def identify(conn: Connection, challenge: Challenge, token: str | None = None,
     if not token_hash:
         return ANONYMOUS
     if same_secret(token_hash, challenge.host_token_sha256):
-        return Identity("host", None, token_hash)
+        return Identity(Role.HOST, None, token_hash)
     row = conn.execute(select(teams).where(T.token_hash == token_hash)).first()
-    if row is None or row.status == "disabled":
+    if row is None or row.status == TeamStatus.DISABLED:
         return ANONYMOUS
-    return Identity("team", row, token_hash)
+    return Identity(Role.TEAM, row, token_hash)

@@ -36,11 +36,12 @@ from valor_bench.evaluate import evaluate_validated
 from valor_bench.ground_truth import GroundTruth, GroundTruthError, load_ground_truth
 from valor_bench.metrics import MAIN_METRIC
 from valor_bench.server import queue
-from valor_bench.server.db import Database, display_url
-from valor_bench.server.schema import LATEST, current_version, submissions
+from valor_bench.server.schema import LATEST, submissions
 from valor_bench.server.security import scrub
 from valor_bench.server.store import BlobStore
 from valor_bench.validate import validate_submission
+from valor_data.web.database import Database, display_url
+from valor_data.web.schema import current_version
 
 log = logging.getLogger("valor_bench.server.worker")
 TIMEOUT_EXIT = 75

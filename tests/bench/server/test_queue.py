@@ -9,11 +9,13 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from valor_bench.server import queue
-from valor_bench.server.db import Database
-from valor_bench.server.schema import events, migrate, submissions, teams
+from valor_bench.server.schema import LATEST, MIGRATIONS, events, submissions, teams
+from valor_data.web.database import Database
+from valor_data.web.schema import SchemaTooNew, schema_version
 
 LEASE = 30.0
 
@@ -21,7 +23,7 @@ LEASE = 30.0
 def _db(url: str) -> Database:
     db = Database(url)
     with db.write() as conn:
-        migrate(conn)
+        MIGRATIONS.apply(conn)
     return db
 
 
@@ -157,14 +159,10 @@ def test_release_and_requeue(db_url):
 
 
 def test_migrations_are_recorded_and_a_newer_schema_refused(db_url):
-    import pytest
-
-    from valor_bench.server.schema import LATEST, SchemaTooNew, schema_version
-
     db = _db(db_url)
-    assert db.migrate() == LATEST  # idempotent
+    assert db.migrate(MIGRATIONS) == LATEST  # idempotent
     with db.write() as conn:
         conn.execute(insert(schema_version).values(version=LATEST + 1, applied_at=0.0))
     with pytest.raises(SchemaTooNew, match="upgrade valor-bench"):
-        db.migrate()
+        db.migrate(MIGRATIONS)
     db.dispose()

@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 from valor_bench.leaderboard import PAPER, REFERENCE_ROWS, REPORTED_NOTE
-from valor_bench.server.security import HOST_PREFIX, new_token
+from valor_bench.server.security import HOST_PREFIX
+from valor_data.web.tokens import new_token
 
 TEMPLATE = """\
 # A valor-bench challenge: `valor-bench serve --challenge {path}` hosts it.

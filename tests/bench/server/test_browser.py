@@ -27,7 +27,7 @@ def test_participant_and_host_flow_in_chromium(harness, live_server, tmp_path, a
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found (make setup installs Debian's chromium): browser test skipped")
     sync_api = pytest.importorskip("playwright.sync_api")
-    artifacts = Path(__file__).resolve().parents[1] / "artifacts"
+    artifacts = Path(__file__).resolve().parents[2] / "artifacts"
     artifacts.mkdir(exist_ok=True)
     avr = avr_npz(harness.gt("test"), tmp_path / "sims.npz", quality=0.8)
     avc = avc_json(harness.gt("val"), tmp_path / "captions.json")

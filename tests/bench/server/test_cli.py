@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from valor_bench.cli import main
-from valor_bench.server.config import ChallengeError, hash_secret, load_challenge
+from valor_bench.server.config import ChallengeError, load_challenge
+from valor_data.web.tokens import hash_secret
 
 
 def invoke(*args, env=None):

@@ -33,11 +33,11 @@ import pytest
 from sqlalchemy import select
 
 from valor_bench.ground_truth import load_ground_truth
+from valor_bench.remote import RemoteError, wait_until_up
 from valor_bench.server import queue
-from valor_bench.server.client import RemoteError, wait_until_up
-from valor_bench.server.db import Database
 from valor_bench.server.schema import events, submissions
 from valor_bench.server.worker import Worker
+from valor_data.web.database import Database
 
 pytestmark = pytest.mark.timeout(300)
 KILLPOINTS = Path(__file__).resolve().parent / "killpoints"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from valor_bench.formats import Metadata
-from valor_bench.server.uploads import mib
+from valor_bench.formats import Metadata, read_metadata
+from valor_bench.server.statuses import DONE, SubmissionStatus
+from valor_data.web.uploads import mib
 
 TIMEOUT = httpx.Timeout(30.0, write=600.0, read=600.0)
 
@@ -90,7 +91,7 @@ class ChallengeClient:
             if sub["status"] != last and on_status:
                 on_status(sub["status"])
             last = sub["status"]
-            if sub["status"] in ("finished", "failed"):
+            if sub["status"] in DONE:
                 return sub
             if time.monotonic() > deadline:
                 raise RemoteError(f"submission #{sid} still {sub['status']} after {timeout_seconds:.0f} s; "
@@ -119,7 +120,7 @@ def format_outcome(sub: dict) -> list[str]:
     if sub.get("error"):
         lines.append(f"error: {sub['error']}")
     lines += sub.get("problems") or []
-    if sub["status"] == "finished":
+    if sub["status"] == SubmissionStatus.FINISHED:
         if not sub.get("scores_visible", True):
             lines.append(sub.get("scores_hidden_reason", "scores are private"))
         metrics = sub.get("metrics") or {}
@@ -140,8 +141,6 @@ def format_outcome(sub: dict) -> list[str]:
 def submit_remote(submission: Path, task: str, phase: str | None, server: str, token: str | None,
                   meta_overrides: dict[str, str | None], wait: bool, echo: Callable[[str], None]) -> dict:
     """The remote branch of ``valor-bench submit``: read the sidecar + options, upload, optionally follow."""
-    from valor_bench.formats import read_metadata
-
     if not token:
         raise RemoteError("give --token (or set VALOR_TOKEN): the team token shown when the team registered")
     if not submission.is_file():

@@ -1,5 +1,5 @@
 """Fixtures for the challenge-server tests: a tiny two-phase challenge on real AudioSet clip ids, a server
-state on SQLite (or a throwaway PostgreSQL), a TestClient, and helpers to register, upload and run workers.
+state on SQLite (or a throwaway PostgreSQL: ``tests/conftest.py``), a TestClient, and helpers to register, upload and run workers.
 
 The hidden test phase's captions carry the marker word ``zyxhidden`` so a test can search every response
 for a leak of the hidden ground truth.
@@ -8,28 +8,32 @@ for a leak of the hidden ground truth.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import socket
-import subprocess
-import tempfile
-import uuid
+import threading
+import time
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pytest
+import uvicorn
+from starlette.testclient import TestClient
 
+from valor_bench.ground_truth import load_ground_truth
+from valor_bench.server.app import create_app
+from valor_bench.server.config import load_challenge
+from valor_bench.server.security import HOST_PREFIX
+from valor_bench.server.state import open_server
+from valor_bench.server.worker import Worker
 from valor_data.clip import ClipRef
 from valor_data.inputs import read_audioset_csv
 from valor_data.resources import audioset_segments_paths
+from valor_data.web.tokens import new_token
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HIDDEN_MARK = "zyxhidden"
 WORDS = ("a man plays the guitar while a woman sings in a small room with dogs barking outside and cars "
          "passing by on the wet street as rain falls").split()
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 def _clips(n: int, skip: int = 0) -> list[ClipRef]:
@@ -84,56 +88,12 @@ phases:
 
 def make_challenge(directory: Path, gt_dir: Path, *, approval: bool = False, rate: int = 1000, per_day: int = 10,
                    lease: float = 30, timeout: float = 3600) -> tuple[Path, str]:
-    from valor_bench.server.security import HOST_PREFIX, new_token
-
     token, token_hash = new_token(HOST_PREFIX)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "challenge.yaml"
     path.write_text(CHALLENGE.format(host_hash=token_hash, approval=str(approval).lower(), rate=rate, gt=gt_dir,
                                      per_day=per_day, lease=lease, timeout=timeout))
     return path, token
-
-
-# ------------------------------------------------------------------------------------------- PostgreSQL
-def _as_postgres_user(cmd: list[str]) -> list[str]:
-    """initdb refuses to run as root: run the server tools as an unprivileged user then."""
-    if os.geteuid() != 0:
-        return cmd
-    return ["runuser", "-u", "nobody", "--", *cmd]
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A throwaway PostgreSQL 15 on a unix socket in a temporary directory; skipped without the binaries."""
-    if not (PG_BIN / "initdb").is_file() or (os.geteuid() == 0 and not shutil.which("runuser")):
-        pytest.skip(f"PostgreSQL 15 binaries not found in {PG_BIN}: PostgreSQL tests skipped")
-    base = Path(tempfile.mkdtemp(prefix="valor-pg-"))
-    data = base / "data"
-    if os.geteuid() == 0:
-        shutil.chown(base, "nobody")
-    os.chmod(base, 0o700)
-    subprocess.run(_as_postgres_user([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                                      "-E", "UTF8", "--no-sync"]), check=True, capture_output=True)
-    subprocess.run(_as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                                      f"-k {base} -c listen_addresses='' -F -c max_connections=200", "start"]),
-                   check=True, capture_output=True)
-    try:
-        yield base
-    finally:
-        subprocess.run(_as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def postgres_url(postgres_server) -> str:
-    """A fresh database on the throwaway server."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"host={postgres_server} user=postgres dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"postgresql+psycopg://postgres@/{name}?host={postgres_server}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -148,12 +108,6 @@ class Harness:
     """A challenge server in this process: its state, a TestClient, and shortcuts for the tests."""
 
     def __init__(self, tmp: Path, gt_dir: Path, db_url: str | None = None, **challenge_opts):
-        from starlette.testclient import TestClient
-
-        from valor_bench.server.app import create_app
-        from valor_bench.server.config import load_challenge
-        from valor_bench.server.state import open_server
-
         self.tmp = tmp
         self.challenge_path, self.host_token = make_challenge(tmp / "challenge", gt_dir, **challenge_opts)
         self.db_url = db_url or f"sqlite:///{tmp / 'data' / 'board.sqlite'}"
@@ -180,13 +134,9 @@ class Harness:
                             data=fields, files={"file": (path.name, fh, "application/octet-stream")})
 
     def run_workers(self, max_jobs: int | None = None) -> int:
-        from valor_bench.server.worker import Worker
-
         return Worker(self.state.db, poll_seconds=0.05).run(max_jobs=max_jobs, exit_when_idle=True)
 
     def gt(self, phase: str):
-        from valor_bench.ground_truth import load_ground_truth
-
         return load_ground_truth(annotations=self.gt_dir / f"{phase}.json")
 
 
@@ -200,13 +150,6 @@ def harness(tmp_path, gt_dir) -> Harness:
 @pytest.fixture
 def live_server(harness):
     """The harness's app served by uvicorn on a free loopback port, with one worker thread scoring."""
-    import threading
-    import time
-
-    import uvicorn
-
-    from valor_bench.server.worker import Worker
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -1,10 +1,10 @@
-"""One database handle for the web process and the workers: SQLite by default, PostgreSQL through psycopg 3.
+"""One database handle for every process of an app, from one URL: SQLite by default, PostgreSQL through psycopg 3.
 
 SQLite is opened in WAL mode (readers never wait for the writer) with a busy timeout, and every write
-transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first, so two processes never
-both read a job as free and then both claim it (a deferred transaction would only find out at its
-first write, and could not wait for the lock then). PostgreSQL needs none of that: leases use
-``FOR UPDATE SKIP LOCKED`` (``queue.py``).
+transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first, so two processes never both
+read a row as free and then both claim it (a deferred transaction would only find out at its first
+write, and could not wait for the lock then). PostgreSQL needs none of that: claims lock their row with
+``FOR UPDATE SKIP LOCKED`` (``leases.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, event, select
+from sqlalchemy import Connection, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
-from valor_bench.server.schema import db_now, migrate, settings
+from valor_data.web.schema import Migrations, db_now, settings
 
 SQLITE_BUSY_MS = 60_000
 
@@ -37,8 +38,6 @@ def normalize_url(url: str) -> str:
 
 def display_url(url: str) -> str:
     """The URL without its password, for logs and messages."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
@@ -60,7 +59,7 @@ class Database:
     def postgres(self) -> bool:
         return self.dialect == "postgresql"
 
-    def now(self):
+    def now(self) -> ColumnElement:
         return db_now(self.dialect)
 
     @contextmanager
@@ -76,9 +75,9 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def migrate(self) -> int:
+    def migrate(self, migrations: Migrations) -> int:
         with self.write() as conn:
-            return migrate(conn)
+            return migrations.apply(conn)
 
     def get_setting(self, key: str, conn: Connection | None = None) -> object | None:
         if conn is None:
@@ -93,7 +92,7 @@ class Database:
         conn.execute(stmt.on_conflict_do_update(index_elements=[settings.c.key], set_={"value": stmt.excluded.value}))
 
     def session_secret(self) -> str:
-        """The key that signs session cookies, made once and shared by every server process."""
+        """The key that signs session cookies, made once and shared by every process of the app."""
         with self.write() as conn:
             secret = self.get_setting("session_secret", conn)
             if not secret:

@@ -6,8 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from starlette.testclient import TestClient
+
+from valor_bench.server.app import create_app
+from valor_bench.server.config import Limits, load_challenge
+from valor_bench.server.state import open_server
 
 
 def test_health_and_challenge(harness):
@@ -156,11 +163,6 @@ def test_limits_per_day_and_total_say_when(make_harness, tmp_path, avr_npz):
 
 
 def test_limit_total_and_phase_window(harness, tmp_path, avr_npz):
-    from dataclasses import replace
-    from datetime import datetime, timedelta, timezone
-
-    from valor_bench.server.config import Limits
-
     t = harness.register("t")
     gt = harness.gt("val")
     phases = harness.state.challenge.phases
@@ -200,8 +202,6 @@ def test_private_phase_publish_and_own_scores(harness, tmp_path, avr_npz):
 
 
 def test_show_own_scores_false_hides_them_until_published(harness, tmp_path, avr_npz):
-    from dataclasses import replace
-
     phases = harness.state.challenge.phases
     phases["test"] = replace(phases["test"], show_own_scores=False)
     a = harness.register("a")
@@ -256,12 +256,6 @@ def test_unknown_phase_or_task(harness, path):
 
 def test_restart_keeps_every_submission_and_its_state(harness, tmp_path, avr_npz):
     """A new server on the same database and data directory sees finished and queued submissions as they were."""
-    from starlette.testclient import TestClient
-
-    from valor_bench.server.app import create_app
-    from valor_bench.server.config import load_challenge
-    from valor_bench.server.state import open_server
-
     a, b = harness.register("a"), harness.register("b")
     done = harness.upload(a, "val", "avr", avr_npz(harness.gt("val"), tmp_path / "d.npz")).json()["id"]
     harness.run_workers()

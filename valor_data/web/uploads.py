@@ -1,0 +1,248 @@
+"""Receiving an upload: a multipart/form-data body streamed straight to disk, hashed as it arrives.
+
+Nothing is held in memory beyond two batches of the file (one being written, one arriving) and the small
+text fields, and the size limit is enforced while streaming: a declared ``Content-Length`` over the limit
+is refused before any byte is read, and a chunked body is cut off with 413 as soon as it passes the limit.
+
+The event loop only receives and parses: the file's bytes (views of the received chunks, not copies) are
+handed over in batches of ``BATCH`` bytes to a writer thread that joins, hashes and writes them (all three
+release the GIL, so they run on another core while the loop reads the next batch), one batch in flight per
+upload so the order holds. The thread also starts the kernel's writeback as it goes, so the final ``fsync`` (the upload is
+durable before it is accepted) waits only for the last few MiB instead of the whole file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+
+from valor_data.web.errors import HttpError
+
+BATCH = 1 << 20  # bytes of the file handed to the writer thread at once
+WRITEBACK = 8 << 20  # start the kernel's writeback of every this many bytes written
+MAX_FIELDS = 16
+MAX_FIELD_BYTES = 8 * 1024
+FORM_OVERHEAD = 64 * 1024 + MAX_FIELDS * MAX_FIELD_BYTES  # what framing and text fields may add to the file
+PART_SUFFIX = ".part"
+# few threads: more would only contend for the GIL with the event loop (hashing and writing release it)
+WRITERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upload-writer")
+
+
+def mib(n: int) -> str:
+    """A size for messages: ``0.25 MiB``, ``512 MiB``, ``48.7 MiB``."""
+    return f"{n / 1024**2:,.3g} MiB" if n < 100 * 1024**2 else f"{n / 1024**2:,.0f} MiB"
+
+
+def new_incoming(directory: Path) -> Path:
+    """A fresh temporary path for one upload in ``directory`` (random: two uploads never share one)."""
+    return directory / f"{secrets.token_hex(16)}{PART_SUFFIX}"
+
+
+def clean_incoming(directory: Path) -> int:
+    """Delete what interrupted uploads left in ``directory``; returns how many files went."""
+    removed = 0
+    if directory.is_dir():
+        for p in directory.iterdir():
+            if p.is_file() and p.name.endswith(PART_SUFFIX):
+                p.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+@dataclass
+class Upload:
+    """A received upload: its text fields, and its file (on disk, synced) with the name the client sent."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    filename: str | None = None
+    path: Path | None = None
+    size: int = 0
+    sha256: str = ""
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class _FileWriter:
+    """The file part's bytes: views of the received chunks collected by the parser's callbacks (no copy in
+    the event loop), hashed and written by a writer thread."""
+
+    def __init__(self, path: Path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.hash = hashlib.sha256()
+        self.pieces: list[memoryview] = []
+        self.collected = 0
+        self.pending: asyncio.Future | None = None
+        self.written = self.kicked = 0
+        self.done = False  # the last batch is written and synced
+
+    def add(self, piece: memoryview) -> None:
+        self.pieces.append(piece)
+        self.collected += len(piece)
+
+    def _write(self, pieces: list[memoryview], final: bool) -> None:
+        block = memoryview(b"".join(pieces))  # one copy (made without the GIL): one hash and one write call
+        self.hash.update(block)
+        while block:
+            n = os.write(self.fd, block)
+            self.written += n
+            block = block[n:]
+        if self.written - self.kicked >= WRITEBACK or final:
+            # DONTNEED on dirty pages starts their writeback without waiting for it (Linux)
+            os.posix_fadvise(self.fd, self.kicked, self.written - self.kicked, os.POSIX_FADV_DONTNEED)
+            self.kicked = self.written
+        if final:
+            os.fsync(self.fd)
+
+    async def flush(self, final: bool = False) -> None:
+        """Hand the collected bytes to the thread once there is a batch (or all of them when ``final``)."""
+        if self.done or (self.collected < BATCH and not final):
+            return
+        await self.settle()
+        pieces, self.pieces, self.collected = self.pieces, [], 0
+        self.pending = asyncio.get_running_loop().run_in_executor(WRITERS, self._write, pieces, final)
+        if final:
+            await self.settle()
+            self.done = True
+
+    async def settle(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await pending
+
+    async def close(self) -> None:
+        try:
+            await self.settle()
+        finally:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+
+
+class _Receiver:
+    """python-multipart callbacks: text fields into memory (bounded), the one file part to a _FileWriter."""
+
+    def __init__(self, incoming: Path, max_file_bytes: int, limit: str, file_field: str, upload: Upload):
+        self.incoming, self.max_file_bytes, self.file_field, self.upload = incoming, max_file_bytes, file_field, upload
+        self.limit = limit
+        self.header_field, self.header_value = b"", b""
+        self.headers: dict[bytes, bytes] = {}
+        self.name: str | None = None
+        self.is_file = False
+        self.value = bytearray()
+        self.writer: _FileWriter | None = None
+        self.file_done = False
+
+    def callbacks(self) -> dict:
+        return {"on_part_begin": self.part_begin, "on_header_field": self.header_field_data,
+                "on_header_value": self.header_value_data, "on_header_end": self.header_end,
+                "on_headers_finished": self.headers_finished, "on_part_data": self.part_data,
+                "on_part_end": self.part_end}
+
+    def part_begin(self) -> None:
+        self.headers, self.value, self.name, self.is_file = {}, bytearray(), None, False
+
+    def header_field_data(self, data: bytes, start: int, end: int) -> None:
+        self.header_field += data[start:end]
+
+    def header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self.header_value += data[start:end]
+
+    def header_end(self) -> None:
+        self.headers[self.header_field.lower()] = self.header_value
+        self.header_field, self.header_value = b"", b""
+
+    def headers_finished(self) -> None:
+        _disposition, options = parse_options_header(self.headers.get(b"content-disposition", b""))
+        self.name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        if filename is not None:
+            if self.upload.path is not None:
+                raise HttpError(400, "one file per upload")
+            if self.name != self.file_field:
+                raise HttpError(400, f"the file must be sent as the form field {self.file_field!r}, not {self.name!r}")
+            self.is_file = True
+            self.upload.filename = Path(filename.decode("utf-8", "replace").replace("\\", "/")).name[:255]
+            self.upload.path = new_incoming(self.incoming)
+            self.writer = _FileWriter(self.upload.path)
+        elif len(self.upload.fields) >= MAX_FIELDS:
+            raise HttpError(400, f"more than {MAX_FIELDS} form fields")
+
+    def part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.is_file:
+            self.upload.size += end - start
+            if self.upload.size > self.max_file_bytes:
+                raise HttpError(413, f"{self.upload.filename}: larger than the {self.limit}")
+            # a view of the immutable chunk, kept until the thread has written it (a mutable one is copied)
+            self.writer.add(memoryview(data if isinstance(data, bytes) else bytes(data))[start:end])
+        else:
+            self.value += data[start:end]
+            if len(self.value) > MAX_FIELD_BYTES:
+                raise HttpError(413, f"form field {self.name!r} is longer than {MAX_FIELD_BYTES:,} bytes")
+
+    def part_end(self) -> None:
+        if self.is_file:
+            self.file_done = True
+        elif self.name:
+            try:
+                self.upload.fields[self.name] = self.value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HttpError(400, f"form field {self.name!r} is not UTF-8 text") from None
+
+
+async def receive_upload(request: Request, incoming: Path, max_file_bytes: int, file_field: str = "file",
+                         limit_name: str = "limit") -> Upload:
+    """Stream the request's multipart body: the file into ``incoming`` (hashed, synced), fields to memory.
+
+    ``limit_name`` says in refusals which limit was passed (``the 32 MiB limit for this task``).
+    Raises :class:`HttpError` (400/413/415) or ClientDisconnect; on any failure nothing is left on disk.
+    """
+    ctype, options = parse_options_header(request.headers.get("content-type", ""))
+    if ctype != b"multipart/form-data" or b"boundary" not in options:
+        raise HttpError(415, f"send the upload as multipart/form-data with the file in the field {file_field!r}")
+    body_limit, limit = max_file_bytes + FORM_OVERHEAD, f"{mib(max_file_bytes)} {limit_name}"
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > body_limit:
+        raise HttpError(413, f"the upload is {mib(int(declared))}, over the {limit}")
+    upload = Upload()
+    receiver = _Receiver(incoming, max_file_bytes, limit, file_field, upload)
+    parser = MultipartParser(options[b"boundary"], receiver.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > body_limit:
+                raise HttpError(413, f"the upload is over the {limit}")
+            parser.write(chunk)
+            if receiver.writer is not None:
+                await receiver.writer.flush(final=receiver.file_done)
+        parser.finalize()
+        if receiver.writer is None or not receiver.file_done:
+            raise HttpError(400, f"no file: send it in the form field {file_field!r}")
+        await receiver.writer.flush(final=True)
+        upload.sha256 = receiver.writer.hash.hexdigest()
+    except (HttpError, ClientDisconnect):
+        await _abandon(receiver, upload)
+        raise
+    except Exception as e:  # a malformed body
+        await _abandon(receiver, upload)
+        raise HttpError(400, f"malformed multipart body ({type(e).__name__}: {e})") from None
+    finally:
+        if receiver.writer is not None:
+            await receiver.writer.close()
+    return upload
+
+
+async def _abandon(receiver: _Receiver, upload: Upload) -> None:
+    if receiver.writer is not None:
+        await receiver.writer.close()
+    upload.discard()
