@@ -20,11 +20,18 @@ _.do_HEAD
 _.daemon_threads  # socketserver.ThreadingMixIn attribute (mirror.py)
 _.refresh  # tqdm's set_postfix(refresh=) keyword: valor_data/progress.py's bars stand in for tqdm's
 
+_._on_connect  # SQLAlchemy event listeners (valor_data/web/database.py): called by the engine
+_._on_begin
+_.isolation_level  # sqlite3 connection attribute set for SQLAlchemy's BEGIN handling (valor_data/web/database.py)
+_.init  # click command `valor-bench challenge init` (valor_bench/commands/challenge.py)
+_.ticks  # valor_bench/server/charts.py: read by the board's SVG templates
+
 # Fields and functions of the public Python API, read by callers outside the packages.
 _.concept  # valor_data.captions.acd.Match.concept: what ConceptMatcher.match found
 _.method  # valor_data.synthetic.mirror.RequestLog.method: what a test asks the mirror's log
 _.acd_of  # valor_data.captions.acd: ACD of captions with a named preset in one call
 _.count_table  # valor_data.captions.concepts: the split-mode figures of its docstring (tests check them)
+_.wait_until_up  # valor_bench.remote: wait for a server to answer (tests, benchmarks/server_load.py)
 _.from_array  # valor_bench.formats.SimMatrix: an in-memory matrix (tests, benchmarks/eval_speed.py)
 _.modality_ceilings  # valor_data.synthetic.av_task: chance R@1 per modality (benchmarks/synthetic_av.py)
 

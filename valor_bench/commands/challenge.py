@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from valor_bench.ground_truth import GroundTruthError
+
 
 @click.group()
 def challenge() -> None:
@@ -17,7 +19,7 @@ def challenge() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing challenge.yaml (its host token stops working).")
 def init(directory: Path, force: bool) -> None:
     """Write DIRECTORY/challenge.yaml: a VALOR-32K AVR/AVC challenge (phases val and test) to edit."""
-    from valor_bench.commands.challenge_example import write_example
+    from valor_bench.commands.challenge_example import write_example  # optional extra: server (pyyaml)
 
     try:
         path, token = write_example(directory, force=force)
@@ -32,8 +34,7 @@ def init(directory: Path, force: bool) -> None:
 @click.argument("challenge_file", type=click.Path(dir_okay=False, path_type=Path))
 def check(challenge_file: Path) -> None:
     """Check CHALLENGE_FILE and load each phase's ground truth, as `serve` does at start."""
-    from valor_bench.ground_truth import GroundTruthError
-    from valor_bench.server.config import ChallengeError, load_challenge
+    from valor_bench.server.config import ChallengeError, load_challenge  # optional extra: server
 
     try:
         c = load_challenge(challenge_file)
@@ -50,7 +51,7 @@ def check(challenge_file: Path) -> None:
 @click.argument("challenge_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def token(challenge_file: Path) -> None:
     """Give CHALLENGE_FILE a new host token (printed once); restart `serve` for it to take effect."""
-    from valor_bench.commands.challenge_example import rotate_host_token
+    from valor_bench.commands.challenge_example import rotate_host_token  # optional extra: server (pyyaml)
 
     try:
         new = rotate_host_token(challenge_file)

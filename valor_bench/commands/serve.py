@@ -25,7 +25,7 @@ import click
 def serve(challenge_file: Path, db_url: str | None, data_dir: Path | None, host: str, port: int, workers: int,
           secure_cookies: bool, log_level: str) -> None:
     """Serve CHALLENGE's pages and API, with WORKERS evaluation workers; Ctrl-C stops it (jobs stay queued)."""
-    try:
+    try:  # optional extra: server (starlette, sqlalchemy, uvicorn); `valor-bench --help` works without it
         from valor_bench.server.config import ChallengeError, load_challenge
         from valor_bench.server.state import open_server
         from valor_bench.server.supervisor import serve as run

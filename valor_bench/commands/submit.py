@@ -109,7 +109,7 @@ def submit(submission: Path, task: str, split: str | None, annotations: Path | N
 
 def _submit_remote(submission: Path, task: str, phase: str | None, server: str, token: str | None,
                    available: Path | None, wait: bool, meta: dict) -> None:
-    from valor_bench.remote import RemoteError, submit_remote
+    from valor_bench.remote import RemoteError, submit_remote  # optional extra: server (httpx)
 
     if available is not None:
         raise click.UsageError("--available is for local scoring; a challenge server scores against its own "

@@ -19,13 +19,13 @@ import click
               show_default=True)
 def worker(db_url: str, data_dir: Path | None, poll: float, log_level: str) -> None:
     """Lease submissions from the queue in DB_URL, score them, record the results; SIGTERM hands back the job."""
-    try:
+    try:  # optional extra: server (sqlalchemy); `valor-bench --help` works without it
+        from sqlalchemy.exc import SQLAlchemyError
+
         from valor_bench.server.worker import run_worker
     except ImportError as e:
         raise click.ClickException(f"the worker needs the 'server' extra: pip install 'valor[server]' ({e})") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         run_worker(db_url, data_dir, poll)
     except RuntimeError as e:

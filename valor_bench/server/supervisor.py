@@ -20,6 +20,9 @@ import time
 from collections import deque
 from pathlib import Path
 
+import uvicorn
+
+from valor_bench.server.app import create_app
 from valor_data.child_process import become_subreaper, reap_orphans, spawn
 
 log = logging.getLogger("valor_bench.server")
@@ -83,10 +86,6 @@ class WorkerPool:
 
 def serve(state, host: str, port: int, workers: int, log_level: str = "info") -> None:
     """Run the web app (uvicorn, this process) and the worker pool until SIGINT/SIGTERM."""
-    import uvicorn
-
-    from valor_bench.server.app import create_app
-
     app = create_app(state)
     pool = WorkerPool(workers, state.db.url, state.store.root).start() if workers else None
     try:

@@ -38,6 +38,7 @@ from valor_bench.metrics import MAIN_METRIC
 from valor_bench.server import queue
 from valor_bench.server.schema import LATEST, submissions
 from valor_bench.server.security import scrub
+from valor_bench.server.statuses import SubmissionStatus
 from valor_bench.server.store import BlobStore
 from valor_bench.validate import validate_submission
 from valor_data.web.database import Database, display_url
@@ -130,7 +131,7 @@ class Worker:
             log.warning("submission %s: lease lost while scoring; the result is discarded", lease.submission_id)
             return
         kind, payload = outcome
-        if kind == "finished":
+        if kind == SubmissionStatus.FINISHED:
             result, score = payload
             recorded = queue.finish(self.db, lease, result, score)
         else:
@@ -179,7 +180,7 @@ class Worker:
         ids = {r[0] for r in runs.values() if r}
         with self.db.read() as conn:
             live = {(r.id, r.attempts) for r in conn.execute(select(submissions.c.id, submissions.c.attempts).where(
-                submissions.c.id.in_(ids), submissions.c.status == "running"))}
+                submissions.c.id.in_(ids), submissions.c.status == SubmissionStatus.RUNNING))}
         for d, run in runs.items():
             if run not in live:
                 log.info("removing %s, left by a run that ended without cleaning up", d)
@@ -196,34 +197,34 @@ class Worker:
             self._gt[phase] = gt
         return self._gt[phase]
 
-    def _evaluate(self, lease: queue.Lease, workdir: Path) -> tuple[str, tuple]:
+    def _evaluate(self, lease: queue.Lease, workdir: Path) -> tuple[SubmissionStatus, tuple]:
         path = self.store.path(lease.blob_sha256, lease.blob_ext)
         hide = {str(path): lease.filename, str(path.parent): "", str(self.store.root): "<server data>"}
         try:
             gt = self.ground_truth(lease.phase)
         except (GroundTruthError, FileNotFoundError, OSError, KeyError) as e:
-            return "failed", (f"the ground truth of phase {lease.phase} could not be loaded on the server; the host "
+            return SubmissionStatus.FAILED, (f"the ground truth of phase {lease.phase} could not be loaded on the server; the host "
                               "can see why", f"{type(e).__name__}: {e}", None)
         hide.update({str(gt.path): "<ground truth>", gt.path.name: "<ground truth>"})
         if not path.is_file():
-            return "failed", ("the uploaded file is missing from the server's store; submit it again",
+            return SubmissionStatus.FAILED, ("the uploaded file is missing from the server's store; submit it again",
                               f"{path} not found", None)
         try:
             v = validate_submission(path, lease.task, gt, lease.metadata)
             if not v.ok:
                 lines = [scrub(f"{lease.filename}: {p}", hide) for p in v.problems]
                 n = len(v.problems)
-                return "failed", (f"not a valid {lease.task.upper()} submission ({n} problem{'s' if n != 1 else ''}); "
+                return SubmissionStatus.FAILED, (f"not a valid {lease.task.upper()} submission ({n} problem{'s' if n != 1 else ''}); "
                                   "nothing was scored", None, lines)
             ev = evaluate_validated(v, gt, workdir=workdir)
         except (CaptionMetricError, ValueError) as e:
-            return "failed", (scrub(f"scoring failed: {e}", hide), traceback.format_exc(), None)
+            return SubmissionStatus.FAILED, (scrub(f"scoring failed: {e}", hide), traceback.format_exc(), None)
         except Exception as e:  # a bug: the team gets one line, the host the traceback
-            return "failed", (f"scoring failed with an internal error ({type(e).__name__}); the host can see the "
+            return SubmissionStatus.FAILED, (f"scoring failed with an internal error ({type(e).__name__}); the host can see the "
                               "details", traceback.format_exc(), None)
         result = ev.as_json()
         result["notes"] = [scrub(n, hide) for n in result.get("notes", [])]
-        return "finished", (result, main_score(lease.task, ev.metrics))
+        return SubmissionStatus.FINISHED, (result, main_score(lease.task, ev.metrics))
 
 
 def run_worker(db_url: str, data_dir: Path | None = None, poll_seconds: float = 1.0) -> None:
