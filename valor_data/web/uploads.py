@@ -1,6 +1,13 @@
-"""Receiving an upload: a multipart/form-data body streamed straight to disk, hashed as it arrives.
+"""Receiving an upload, streamed straight to disk and hashed as it arrives, in one of two shapes:
 
-Nothing is held in memory beyond two batches of the file (one being written, one arriving) and the small
+* raw: the request body is the file (``Content-Type: application/octet-stream``) and the text fields are
+  the query parameters, the file's name in ``filename``, the way object stores take large files. Nothing is
+  parsed: each received chunk goes to the writer as it is. The API takes this shape.
+* multipart/form-data: the file in one form field, the text fields beside it (what a browser form sends;
+  python-multipart parses it in the event loop, which costs CPU at every byte).
+
+Both keep the same limits on the text fields (:data:`MAX_FIELDS` of :data:`MAX_FIELD_BYTES` at most) and
+clean the file name the same way. Nothing is held in memory beyond two batches of the file (one being written, one arriving) and the small
 text fields, and the size limit is enforced while streaming: a declared ``Content-Length`` over the limit
 is refused before any byte is read, and a chunked body is cut off with 413 as soon as it passes the limit.
 
@@ -30,6 +37,8 @@ BATCH = 1 << 20  # bytes of the file handed to the writer thread at once
 WRITEBACK = 8 << 20  # start the kernel's writeback of every this many bytes written
 MAX_FIELDS = 16
 MAX_FIELD_BYTES = 8 * 1024
+RAW_TYPE = b"application/octet-stream"
+FILENAME_PARAM = "filename"
 FORM_OVERHEAD = 64 * 1024 + MAX_FIELDS * MAX_FIELD_BYTES  # what framing and text fields may add to the file
 PART_SUFFIX = ".part"
 # few threads: more would only contend for the GIL with the event loop (hashing and writing release it)
@@ -55,6 +64,11 @@ def clean_incoming(directory: Path) -> int:
                 p.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def clean_filename(name: str) -> str:
+    """The last path component of a client's file name (no directories, at most 255 characters)."""
+    return Path(name.replace("\\", "/")).name[:255]
 
 
 @dataclass
@@ -171,7 +185,7 @@ class _Receiver:
             if self.name != self.file_field:
                 raise HttpError(400, f"the file must be sent as the form field {self.file_field!r}, not {self.name!r}")
             self.is_file = True
-            self.upload.filename = Path(filename.decode("utf-8", "replace").replace("\\", "/")).name[:255]
+            self.upload.filename = clean_filename(filename.decode("utf-8", "replace"))
             self.upload.path = new_incoming(self.incoming)
             self.writer = _FileWriter(self.upload.path)
         elif len(self.upload.fields) >= MAX_FIELDS:
@@ -200,19 +214,23 @@ class _Receiver:
 
 
 async def receive_upload(request: Request, incoming: Path, max_file_bytes: int, file_field: str = "file",
-                         limit_name: str = "limit") -> Upload:
-    """Stream the request's multipart body: the file into ``incoming`` (hashed, synced), fields to memory.
+                         limit_name: str = "limit", raw: bool = False) -> Upload:
+    """Stream the request's body: the file into ``incoming`` (hashed, synced), the text fields to memory.
 
-    ``limit_name`` says in refusals which limit was passed (``the 32 MiB limit for this task``).
-    Raises :class:`HttpError` (400/413/415) or ClientDisconnect; on any failure nothing is left on disk.
+    The body is multipart/form-data (the file in ``file_field``) or, with ``raw``, may also be the file
+    itself (``application/octet-stream``, fields in the query string). ``limit_name`` says in refusals
+    which limit was passed (``the 32 MiB limit for this task``). Raises :class:`HttpError` (400/413/415)
+    or ClientDisconnect; on any failure nothing is left on disk.
     """
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
+    if raw and ctype == RAW_TYPE:
+        return await _receive_raw(request, incoming, max_file_bytes, f"{mib(max_file_bytes)} {limit_name}")
     if ctype != b"multipart/form-data" or b"boundary" not in options:
-        raise HttpError(415, f"send the upload as multipart/form-data with the file in the field {file_field!r}")
+        raw_hint = (f"the file as the body with Content-Type: {RAW_TYPE.decode()} and the fields in the query "
+                    f"string (?{FILENAME_PARAM}=...), or ") if raw else ""
+        raise HttpError(415, f"send {raw_hint}multipart/form-data with the file in the field {file_field!r}")
     body_limit, limit = max_file_bytes + FORM_OVERHEAD, f"{mib(max_file_bytes)} {limit_name}"
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > body_limit:
-        raise HttpError(413, f"the upload is {mib(int(declared))}, over the {limit}")
+    _refuse_declared(request, body_limit, limit)
     upload = Upload()
     receiver = _Receiver(incoming, max_file_bytes, limit, file_field, upload)
     parser = MultipartParser(options[b"boundary"], receiver.callbacks())
@@ -231,10 +249,10 @@ async def receive_upload(request: Request, incoming: Path, max_file_bytes: int, 
         await receiver.writer.flush(final=True)
         upload.sha256 = receiver.writer.hash.hexdigest()
     except (HttpError, ClientDisconnect):
-        await _abandon(receiver, upload)
+        await _abandon(receiver.writer, upload)
         raise
     except Exception as e:  # a malformed body
-        await _abandon(receiver, upload)
+        await _abandon(receiver.writer, upload)
         raise HttpError(400, f"malformed multipart body ({type(e).__name__}: {e})") from None
     finally:
         if receiver.writer is not None:
@@ -242,7 +260,58 @@ async def receive_upload(request: Request, incoming: Path, max_file_bytes: int, 
     return upload
 
 
-async def _abandon(receiver: _Receiver, upload: Upload) -> None:
-    if receiver.writer is not None:
-        await receiver.writer.close()
-    upload.discard()
+def _refuse_declared(request: Request, body_limit: int, limit: str) -> None:
+    """413 before the first byte when the declared ``Content-Length`` is over ``body_limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > body_limit:
+        raise HttpError(413, f"the upload is {mib(int(declared))}, over the {limit}")
+
+
+def query_fields(request: Request) -> dict[str, str]:
+    """The query string as text fields, under the multipart fields' limits; each name at most once."""
+    fields: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in fields:
+            raise HttpError(400, f"query parameter {name!r} given twice")
+        if len(fields) >= MAX_FIELDS:
+            raise HttpError(400, f"more than {MAX_FIELDS} query parameters")
+        if len(value.encode()) > MAX_FIELD_BYTES:
+            raise HttpError(413, f"query parameter {name!r} is longer than {MAX_FIELD_BYTES:,} bytes")
+        fields[name] = value
+    return fields
+
+
+async def _receive_raw(request: Request, incoming: Path, max_file_bytes: int, limit: str) -> Upload:
+    """The body is the file: each chunk goes to the writer as received (no parsing, no copy in the loop)."""
+    fields = query_fields(request)
+    filename = clean_filename(fields.pop(FILENAME_PARAM, ""))
+    if not filename:
+        raise HttpError(400, f"no file name: give it in the query string, ?{FILENAME_PARAM}=submission.npz")
+    _refuse_declared(request, max_file_bytes, limit)
+    upload = Upload(fields=fields, filename=filename, path=new_incoming(incoming))
+    writer = _FileWriter(upload.path)
+    try:
+        async for chunk in request.stream():
+            if not chunk:
+                continue
+            upload.size += len(chunk)
+            if upload.size > max_file_bytes:
+                raise HttpError(413, f"{filename}: larger than the {limit}")
+            writer.add(memoryview(chunk if isinstance(chunk, bytes) else bytes(chunk)))
+            await writer.flush()
+        await writer.flush(final=True)
+        upload.sha256 = writer.hash.hexdigest()
+    except BaseException:
+        await _abandon(writer, upload)
+        raise
+    finally:
+        await writer.close()
+    return upload
+
+
+async def _abandon(writer: _FileWriter | None, upload: Upload) -> None:
+    try:
+        if writer is not None:
+            await writer.close()
+    finally:
+        upload.discard()
