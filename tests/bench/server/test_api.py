@@ -4,6 +4,7 @@ host actions, limits and refusals (TestClient against an in-process server; work
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
@@ -164,7 +165,7 @@ def test_raw_and_form_uploads_store_the_same_file(harness, tmp_path, avr_npz):
     ({"filename": "a.npz", "model_name": "m", "modality": "xx"}, 422, "modality: one of av, v, a"),
     ({"filename": "a.npz"}, 422, "model_name"),
     ({"model_name": "m"}, 400, "no file name: give it in the query string, ?filename=submission.npz"),
-    ({"filename": "a.csv", "model_name": "m"}, 415, "a.csv: a AVR submission is a .npz file"),
+    ({"filename": "a.csv", "model_name": "m"}, 415, "a.csv: a AVR submission is a .npz or .json file"),
     ({"filename": "a.npz", "model_name": "m", "url": "javascript:alert(1)"}, 422, "url"),
 ])
 def test_raw_upload_metadata_checked_like_the_form(harness, tmp_path, avr_npz, params, status, message):
