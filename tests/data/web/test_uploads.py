@@ -3,6 +3,8 @@ while bytes arrive, the text fields' limits, refusals in one line, nothing left 
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -113,3 +115,30 @@ def test_upload_refusals(kit, tmp_path):
                  headers={"Content-Type": "multipart/form-data; boundary=zz"})
     assert r.status_code == 400 and "no file" in r.json()["error"]
     assert _incoming(tmp_path) == []
+
+
+@pytest.mark.parametrize("refused_at", ["open", "write"])
+def test_upload_where_o_direct_is_refused(kit, monkeypatch, refused_at):
+    """A filesystem that refuses O_DIRECT at open, or a disk whose blocks are larger than ALIGN (EINVAL on
+    the first direct write): the writer goes through the page cache instead, and the file is the same."""
+    real_open, real_write = os.open, os.write
+
+    def direct(flags: int) -> bool:
+        return bool(uploads.O_DIRECT) and bool(flags & uploads.O_DIRECT)
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if refused_at == "open" and direct(flags):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args, **kwargs)
+
+    def refusing_write(fd, data):
+        if refused_at == "write" and direct(fcntl.fcntl(fd, fcntl.F_GETFL)):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(uploads.os, "open", refusing_open)
+    monkeypatch.setattr(uploads.os, "write", refusing_write)
+    content = os.urandom(MAX_UPLOAD - 4095)
+    got = kit.post("/upload-raw", params={"filename": "f.bin"}, content=content,
+                   headers={"Content-Type": "application/octet-stream"}).json()
+    assert got["sha256"] == hashlib.sha256(content).hexdigest() and Path(got["path"]).read_bytes() == content
