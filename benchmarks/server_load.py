@@ -72,6 +72,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_thread(pid: int) -> Counter:
+    """CPU seconds per thread name of a process (``upload-writer_0`` and ``_1`` counted as ``upload-writer``;
+    the main thread, which runs the event loop, under the process's name)."""
+    out: Counter = Counter()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            name, fields = (task / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
+        except OSError:
+            continue
+        fields = fields.split()
+        label = "event loop" if task.name == str(pid) else name.rstrip("0123456789").rstrip("_ ")
+        out[label] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def children(pid: int) -> list[int]:
     out = []
     try:
@@ -177,9 +196,10 @@ def upload_all(url: str, tokens: list[str], per_team: dict[int, list[tuple[str, 
                           timeout=httpx.Timeout(900.0)) as client:
             for kind, path in per_team[i]:
                 started = time.perf_counter()
-                with open(path, "rb") as fh:
-                    r = client.post(path_of(kind), data={"model_name": f"{path.stem} of team {i}", "modality": "av"},
-                                    files={"file": (path.name, fh)})
+                with open(path, "rb") as fh:  # the raw upload `valor-bench submit --server` sends
+                    r = client.post(path_of(kind), params={"filename": path.name, "model_name": f"{path.stem} of team {i}",
+                                                           "modality": "av"},
+                                    content=fh, headers={"Content-Type": "application/octet-stream"})
                 elapsed = time.perf_counter() - started
                 if r.status_code != 201:
                     raise RuntimeError(f"{path.name}: HTTP {r.status_code}: {r.text}")
@@ -252,20 +272,21 @@ def register(url: str, teams: int) -> list[str]:
     return [httpx.post(f"{url}/api/v1/teams", json={"name": f"team {i:02d}"}).json()["token"] for i in range(teams)]
 
 
-def baseline_server_alone(work: Path, per_team: dict[int, list[tuple[str, Path]]], lease: float) -> tuple[float, float]:
+def baseline_server_alone(work: Path, per_team: dict[int, list[tuple[str, Path]]],
+                          lease: float) -> tuple[float, float, Counter]:
     """The same uploads to a second server with no worker running: the upload path without CPU contention.
-    Returns the wall time and the CPU seconds the web process used for them."""
+    Returns the wall time, the CPU seconds the web process used for them, and those per thread name."""
     proc, url = start_server(write_challenge(work / "alone", lease), 0, work / "alone.log")
     try:
         tokens = register(url, len(per_team))
-        cpu = cpu_seconds(proc.pid)
+        cpu, threads = cpu_seconds(proc.pid), cpu_by_thread(proc.pid)
         _lat, _ids, wall = upload_all(url, tokens, per_team,
                                       lambda kind: f"/api/v1/phases/test/tasks/{kind}/submissions")
-        cpu = cpu_seconds(proc.pid) - cpu
+        cpu, threads = cpu_seconds(proc.pid) - cpu, cpu_by_thread(proc.pid) - threads
     finally:
         stop_server(proc)
         shutil.rmtree(work / "alone", ignore_errors=True)
-    return wall, cpu
+    return wall, cpu, threads
 
 
 def wait_until_up_sink(url: str, proc: subprocess.Popen) -> None:
@@ -358,13 +379,14 @@ def uploads_only(work: Path, per_team: dict[int, list[tuple[str, Path]]], args) 
     try:
         for i in range(args.rounds):
             _lat, sink1, cpu1 = baseline_sink(work, per_team)
-            alone, cpu = baseline_server_alone(work, per_team, args.lease)
+            alone, cpu, threads = baseline_server_alone(work, per_team, args.lease)
             _lat, sink2, cpu2 = baseline_sink(work, per_team)
             sink = (sink1 + sink2) / 2
             ratios.append(alone / sink)
             print(f"round {i + 1}: bare Starlette sink {sink1:.1f} s and {sink2:.1f} s ({total_mb / sink:.0f} MB/s, "
                   f"{(cpu1 + cpu2) / 2:.1f} CPU s); server, no worker running {alone:.1f} s ({total_mb / alone:.0f} "
                   f"MB/s, {cpu:.1f} CPU s) = {alone / sink:.2f}x the sink; load average {os.getloadavg()[0]:.2f}")
+            print("    server CPU by thread: " + ", ".join(f"{name} {sec:.1f} s" for name, sec in threads.most_common()))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -374,7 +396,7 @@ def uploads_only(work: Path, per_team: dict[int, list[tuple[str, Path]]], args) 
 
 
 def run(args, url, server, work, per_team, baselines, n_avr, n_avc) -> None:
-    t_avr, t_avc, t_copy, (sink_latencies, sink_wall, _sink_cpu), (alone_wall, _alone_cpu) = baselines
+    t_avr, t_avc, t_copy, (sink_latencies, sink_wall, _sink_cpu), (alone_wall, _alone_cpu, _threads) = baselines
     sampler = RssSampler(server.pid)
     sampler.start()
     tokens = register(url, args.teams)

@@ -1,6 +1,6 @@
 """``valor-bench submit --server URL --token T``: upload to a challenge server and follow the submission.
 
-The file is streamed (never read whole into memory); its size is checked against the server's limit for
+The file is streamed as the request body (never read whole into memory; the metadata in the query string); its size is checked against the server's limit for
 the task first, so a file that would be refused is not sent. Metadata comes from the same sidecar and
 options as a local ``submit``. With ``--wait`` the status is followed until finished or failed and the
 outcome printed as ``valor-bench evaluate`` would: problem lines or scores.
@@ -78,7 +78,8 @@ class ChallengeClient:
         url = f"/api/v1/phases/{phase}/tasks/{task}/submissions"
         try:
             with path.open("rb") as fh:
-                resp = self.http.post(url, data=fields, files={"file": (path.name, fh, "application/octet-stream")})
+                resp = self.http.post(url, params={"filename": path.name, **fields}, content=fh,
+                                      headers={"Content-Type": "application/octet-stream"})
         except httpx.HTTPError as e:
             raise RemoteError(f"{self.server}: upload failed ({type(e).__name__}: {e})") from None
         return _check(resp, f"{path} -> {self.server} ({task.upper()} {phase})")

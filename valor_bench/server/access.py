@@ -48,9 +48,10 @@ def board_access(conn: Connection, ident: Identity, phase: Phase) -> None:
 
 @refusals
 async def submit(request: Request) -> Response:
-    """``POST`` a submission (multipart: field ``file`` plus model_name, modality, external_data, url), from the
-    API (201 + the job as JSON) or the team page's form (CSRF checked before the file is accepted; a redirect
-    to the submission's page)."""
+    """``POST`` a submission with the fields model_name, modality, external_data, url: from the API (201 + the
+    job as JSON) the body is the file (``application/octet-stream``, the fields and ``filename`` in the query
+    string; multipart is taken too), from the team page's form it is multipart (field ``file``; CSRF checked
+    before the file is accepted; a redirect to the submission's page)."""
     state = state_of(request)
     ident = await identify_request(request)
     require(Access.APPROVED, ident)
@@ -64,9 +65,9 @@ async def submit(request: Request) -> Response:
     refusal = (await run_in_threadpool(used)).refusal
     if refusal:  # refused before a byte of the file is received
         raise HttpError(429, refusal)
-    up = await receive_upload(request, state.store.incoming, state.challenge.max_upload_bytes[task],
-                              limit_name="limit for this task")
     form = not is_api(request)
+    up = await receive_upload(request, state.store.incoming, state.challenge.max_upload_bytes[task],
+                              limit_name="limit for this task", raw=not form)
     if form:
         try:
             check_csrf(request, up.fields.pop(CSRF_FIELD, None))

@@ -127,11 +127,16 @@ class Harness:
         assert r.status_code == 201, r.text
         return r.json()["token"]
 
-    def upload(self, token: str, phase: str, task: str, path: Path, **meta):
+    def upload(self, token: str, phase: str, task: str, path: Path, form: bool = False, **meta):
+        """The raw upload ``valor-bench submit --server`` sends; ``form``: the same as multipart/form-data."""
         fields = {"model_name": meta.pop("model_name", "model"), **meta}
+        url = f"/api/v1/phases/{phase}/tasks/{task}/submissions"
         with open(path, "rb") as fh:
-            return self.api("POST", f"/api/v1/phases/{phase}/tasks/{task}/submissions", token,
-                            data=fields, files={"file": (path.name, fh, "application/octet-stream")})
+            if form:
+                return self.api("POST", url, token, data=fields,
+                                files={"file": (path.name, fh, "application/octet-stream")})
+            return self.api("POST", url, token, params={"filename": path.name, **fields}, content=fh,
+                            headers={"Content-Type": "application/octet-stream"})
 
     def run_workers(self, max_jobs: int | None = None) -> int:
         return Worker(self.state.db, poll_seconds=0.05).run(max_jobs=max_jobs, exit_when_idle=True)

@@ -4,6 +4,7 @@ host actions, limits and refusals (TestClient against an in-process server; work
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import replace
@@ -145,6 +146,36 @@ def test_byte_identical_resubmission_refused(harness, tmp_path, avr_npz):
     assert harness.upload(t, "val", "avr", f).status_code == 201
     r = harness.upload(t, "val", "avr", f)
     assert r.status_code == 409 and "byte-identical to your submission #1" in r.json()["error"]
+
+
+def test_raw_and_form_uploads_store_the_same_file(harness, tmp_path, avr_npz):
+    t = harness.register("t")
+    f = avr_npz(harness.gt("val"), tmp_path / "a.npz")
+    raw = harness.upload(t, "val", "avr", f, model_name="m", modality="av")
+    assert raw.status_code == 201, raw.text
+    sub = harness.api("GET", f"/api/v1/submissions/{raw.json()['id']}", t).json()
+    assert sub["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest() and sub["size_bytes"] == f.stat().st_size
+    assert (sub["filename"], sub["model_name"], sub["modality"]) == ("a.npz", "m", "av")
+    assert harness.state.store.path(sub["sha256"], ".npz").read_bytes() == f.read_bytes()
+    form = harness.upload(t, "val", "avr", f, form=True)
+    assert form.status_code == 409 and f"byte-identical to your submission #{sub['id']}" in form.json()["error"]
+
+
+@pytest.mark.parametrize("params, status, message", [
+    ({"filename": "a.npz", "model_name": "m", "modality": "xx"}, 422, "modality: one of av, v, a"),
+    ({"filename": "a.npz"}, 422, "model_name"),
+    ({"model_name": "m"}, 400, "no file name: give it in the query string, ?filename=submission.npz"),
+    ({"filename": "a.csv", "model_name": "m"}, 415, "a.csv: a AVR submission is a .npz or .json file"),
+    ({"filename": "a.npz", "model_name": "m", "url": "javascript:alert(1)"}, 422, "url"),
+])
+def test_raw_upload_metadata_checked_like_the_form(harness, tmp_path, avr_npz, params, status, message):
+    t = harness.register("t")
+    body = avr_npz(harness.gt("val"), tmp_path / "a.npz").read_bytes()
+    r = harness.api("POST", "/api/v1/phases/val/tasks/avr/submissions", t, params=params, content=body,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == status and message in r.json()["error"] and "\n" not in r.json()["error"]
+    assert list(harness.state.store.incoming.iterdir()) == []
+    assert harness.api("GET", "/api/v1/submissions", t).json()["submissions"] == []
 
 
 def test_limits_per_day_and_total_say_when(make_harness, tmp_path, avr_npz):

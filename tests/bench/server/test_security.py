@@ -49,6 +49,26 @@ def test_streamed_upload_cut_off_with_413_and_nothing_kept(harness):
     assert harness.api("GET", "/api/v1/submissions", t).json()["submissions"] == []
 
 
+def test_raw_upload_cut_off_with_413_and_nothing_kept(harness):
+    t = harness.register("t")
+    body = b"[" + b" " * (400 * 1024) + b"]"
+
+    def chunks():  # no Content-Length: the limit must be enforced while streaming
+        for i in range(0, len(body), 8192):
+            yield body[i:i + 8192]
+
+    r = harness.api("POST", "/api/v1/phases/val/tasks/avc/submissions", t, content=chunks(),
+                    params={"filename": "big.json", "model_name": "big"},
+                    headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 413 and r.json()["error"] == "big.json: larger than the 0.25 MiB limit for this task"
+    r = harness.api("POST", "/api/v1/phases/val/tasks/avc/submissions", t, content=b"[]",
+                    params={"filename": "big.json", "model_name": "big"},
+                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(50 * 1024**2)})
+    assert r.status_code == 413 and "the upload is 50 MiB, over the 0.25 MiB limit for this task" in r.json()["error"]
+    assert _incoming(harness) == [] and not list(harness.state.store.blobs.rglob("*.json"))
+    assert harness.api("GET", "/api/v1/submissions", t).json()["submissions"] == []
+
+
 def test_pickled_ids_refused(harness, tmp_path):
     gt = harness.gt("val")
     t = harness.register("t")

@@ -27,7 +27,8 @@ MAX_UPLOAD = 1024 * 1024
 
 
 def build_app(directory: Path, secure: bool = False) -> Starlette:
-    """Pages with a CSRF-checked form, a login, a rate-limited route, a JSON route and an upload route."""
+    """Pages with a CSRF-checked form, a login, a rate-limited route, a JSON route and two upload routes (a
+    form only; a form or the raw body)."""
     (directory / "templates").mkdir(parents=True, exist_ok=True)
     (directory / "templates" / "form.html").write_text(FORM)
     (directory / "incoming").mkdir(exist_ok=True)
@@ -59,15 +60,18 @@ def build_app(directory: Path, secure: bool = False) -> Starlette:
     async def json_post(request: Request) -> Response:
         return JSONResponse(await read_json(request, 1024, 3))
 
-    async def upload(request: Request) -> Response:
-        up = await receive_upload(request, directory / "incoming", MAX_UPLOAD)
-        return JSONResponse({"fields": up.fields, "filename": up.filename, "size": up.size, "sha256": up.sha256,
-                             "path": str(up.path)})
+    def receiving(raw: bool):
+        async def upload(request: Request) -> Response:
+            up = await receive_upload(request, directory / "incoming", MAX_UPLOAD, raw=raw)
+            return JSONResponse({"fields": up.fields, "filename": up.filename, "size": up.size,
+                                 "sha256": up.sha256, "path": str(up.path)})
+        return upload
 
     routes = [Route("/form", refusing(form_page)), Route("/form", refusing(form_post), methods=["POST"]),
               Route("/login", refusing(login), methods=["POST"]), Route("/limited", refusing(limited)),
               Route("/json", refusing(json_post), methods=["POST"]),
-              Route("/upload", refusing(upload), methods=["POST"])]
+              Route("/upload", refusing(receiving(raw=False)), methods=["POST"]),
+              Route("/upload-raw", refusing(receiving(raw=True)), methods=["POST"])]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, private_prefixes=("/form",)),
                                                 session_middleware("k" * 48, "kit_session", secure)])
 

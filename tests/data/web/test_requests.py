@@ -1,14 +1,10 @@
-"""The kit's request side: rate limit, bounded bodies (declared and streamed), JSON depth, streamed uploads."""
+"""The kit's request side: rate limit, bounded bodies (declared and streamed), JSON depth."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-
 from valor_data.web.requests import json_depth_exceeds
 
-RATE, MAX_UPLOAD = 3, 1024 * 1024  # the kit app's (conftest.py)
+RATE = 3  # the kit app's (conftest.py)
 
 
 def test_rate_limit_answers_429_with_retry_after(kit):
@@ -38,37 +34,3 @@ def test_json_depth_scanner_skips_strings():
     assert json_depth_exceeds([b'[{"a": "[[[[[[[[", "b": "\\"[[[["}]'], 2) is None
     assert json_depth_exceeds([b'[{"a": ', b'"\\\\"}, [[1]]]'], 2) == 15  # "\\\\" is a whole string: its quote is not escaped
     assert json_depth_exceeds([b'["\\', b'"[[[", 1]'], 1) is None  # escape split across chunks
-
-
-def test_upload_is_streamed_to_disk_hashed_and_synced(kit, tmp_path):
-    content = os.urandom(3 * 1024 * 1024 // 4)  # several writer batches, not a multiple of one
-    r = kit.post("/upload", data={"note": "ünï"}, files={"file": ("../../etc/x.bin", content)})
-    assert r.status_code == 200, r.text
-    got = r.json()
-    assert got["fields"] == {"note": "ünï"} and got["filename"] == "x.bin" and got["size"] == len(content)
-    assert got["sha256"] == hashlib.sha256(content).hexdigest()
-    path = Path(got["path"])
-    assert path.parent == tmp_path / "plain" / "incoming" and path.read_bytes() == content
-
-
-def test_upload_over_the_limit_cut_off_and_nothing_left(kit, tmp_path):
-    body = (b'--zz\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n'
-            + b"x" * (MAX_UPLOAD + 1) + b"\r\n--zz--\r\n")
-
-    def chunks():  # no Content-Length: the limit must be enforced while streaming
-        for i in range(0, len(body), 65536):
-            yield body[i:i + 65536]
-
-    r = kit.post("/upload", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=zz"})
-    assert r.status_code == 413 and "larger than the 1 MiB limit" in r.json()["error"]
-    assert list((tmp_path / "plain" / "incoming").iterdir()) == []
-
-
-def test_upload_refusals(kit, tmp_path):
-    assert kit.post("/upload", json={}).status_code == 415
-    r = kit.post("/upload", data={"a": "b"}, files={"other": ("a.bin", b"x")})
-    assert r.status_code == 400 and "the file must be sent as the form field 'file'" in r.json()["error"]
-    r = kit.post("/upload", content=b'--zz\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--zz--\r\n',
-                 headers={"Content-Type": "multipart/form-data; boundary=zz"})
-    assert r.status_code == 400 and "no file" in r.json()["error"]
-    assert list((tmp_path / "plain" / "incoming").iterdir()) == []
