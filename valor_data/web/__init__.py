@@ -3,8 +3,8 @@ the annotation campaign. It holds what every route of such an app needs, once:
 
 ``errors`` (one-line refusals with an HTTP status), ``tokens`` (random tokens stored hashed, compared in
 constant time), ``sessions`` (signed HttpOnly + SameSite cookies, CSRF tokens, login rotation),
-``requests`` (bearer tokens, client address, bounded form and JSON bodies), ``uploads`` (multipart
-streamed to disk, hashed and size-limited while it arrives), ``ratelimit``, ``headers`` (CSP and the
+``requests`` (bearer tokens, client address, bounded form and JSON bodies), ``uploads`` (a raw body or
+multipart, streamed to disk, hashed and size-limited while it arrives), ``ratelimit``, ``headers`` (CSP and the
 other security headers), ``render`` (Jinja2 with autoescaping), ``database`` (SQLite in WAL mode with
 ``BEGIN IMMEDIATE`` writes, or PostgreSQL through psycopg, from one URL), ``schema`` (versioned
 migrations, the settings table, the database clock) and ``leases`` (claiming rows of a work queue
