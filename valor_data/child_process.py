@@ -39,6 +39,16 @@ def _prctl() -> Callable[..., int] | None:
 PRCTL = _prctl()
 
 
+def set_parent_death_signal(signum: int, parent: int) -> None:
+    """In this process: get ``signum`` when ``parent`` dies, and exit at once if it already has (it died
+    before the call took effect). Nothing where unsupported."""
+    if PRCTL is None:
+        return
+    PRCTL(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def die_with_parent(signum: int) -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child get ``signum`` when its parent dies; None where unsupported."""
     if PRCTL is None:
@@ -46,9 +56,7 @@ def die_with_parent(signum: int) -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:  # runs in the child between fork and exec: two system calls, nothing else
-        PRCTL(PR_SET_PDEATHSIG, signum, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the call took effect
-            os._exit(1)
+        set_parent_death_signal(signum, parent)
 
     return preexec
 

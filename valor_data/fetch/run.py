@@ -26,14 +26,12 @@ part markers' names and the manifest's metadata only (see :func:`merge_manifest`
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import itertools
 import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valor_data.atomic import TMP_SUFFIX, LockBusy, atomic_path, atomic_write_bytes, exclusive_lock
+from valor_data.child_process import set_parent_death_signal
 from valor_data.clip import MANIFEST_SCHEMA, OK, STATUSES, ClipRef
 from valor_data.engines.distributor import Distributor, get_distributor
 from valor_data.engines.storage import require_local
@@ -114,13 +113,9 @@ def _files_intact(out: Path, row: dict) -> bool:
 def _die_with_parent() -> None:
     """In a multiprocessing worker, ask Linux to kill us when the parent dies (SIGKILL included), so an
     orphaned worker never races the rerun that resumes its task."""
-    if multiprocessing.parent_process() is None or not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        set_parent_death_signal(signal.SIGKILL, parent.pid)
 
 
 def run_task(task: FetchTask) -> TaskResult:
