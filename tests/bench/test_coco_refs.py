@@ -111,3 +111,9 @@ def test_predictions_need_a_results_path(tmp_path):
     res = CliRunner().invoke(main, ["export-refs", "--split", "val", "--out", str(tmp_path / "refs.json"),
                                     "--predictions", str(valor32k_annotation_path("val"))])
     assert res.exit_code == 2 and "--predictions and --results go together" in res.output
+
+
+def test_an_unwritable_out_is_one_line(tmp_path):
+    res = CliRunner().invoke(main, ["export-refs", "--split", "val", "--out", str(tmp_path / "no" / "refs.json")])
+    assert res.exit_code == 1 and res.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'no' / 'refs.json'}: cannot write it (No such file or directory)"]

@@ -38,6 +38,13 @@ def coco_references(gt: GroundTruth) -> dict:
                                provenance=provenance)
 
 
+def _write(path: Path, data: dict | list) -> None:
+    try:
+        write_coco_json(path, data)
+    except OSError as e:
+        raise click.ClickException(f"{path}: cannot write it ({e.strerror or e})") from None
+
+
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="coco", show_default=True,
               help="coco: a COCO caption annotation file (pycocotools, pycocoevalcap, the official VALOR code).")
@@ -68,9 +75,9 @@ def export_refs(fmt: str, split: str | None, annotations: Path | None, available
         hyps = {e.video_id: e.caption for e in v.submission.entries}
         result_list = caption_results((clip, hyps[clip]) for clip in gt.video_ids)
     refs = coco_references(gt)
-    write_coco_json(out, refs)
+    _write(out, refs)
     if result_list is not None:
-        write_coco_json(results, result_list)
+        _write(results, result_list)
     summary = {"format": fmt, "out": str(out), "split": gt.split, "clips": gt.n_clips,
                "captions": len(refs["annotations"]), "coverage": gt.coverage.as_json(), "notes": gt.notes,
                "results": None if results is None else str(results)}
