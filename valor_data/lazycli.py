@@ -28,11 +28,17 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+def _py(verb: str) -> str:
+    """The Python name of a verb: ``export-refs`` -> ``export_refs`` (click's own rule for command names)."""
+    return verb.replace("-", "_")
+
+
 def lazy_group(prog: str, version: str, package: str, verbs: list[str], help: str) -> click.Group:
-    """The ``prog`` command: each verb ``v`` is the click command ``v`` of module ``{package}.commands.v``."""
+    """The ``prog`` command: each verb ``v`` is the click command ``v`` of module ``{package}.commands.v``
+    (dashes in ``v`` read as underscores)."""
 
     @click.group(cls=LazyGroup, help=help, context_settings={"help_option_names": ["-h", "--help"]},
-                 lazy_subcommands={v: f"{package}.commands.{v}:{v}" for v in verbs})
+                 lazy_subcommands={v: f"{package}.commands.{_py(v)}:{_py(v)}" for v in verbs})
     @click.version_option(version, prog_name=prog)
     def main() -> None:
         pass

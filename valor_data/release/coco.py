@@ -15,7 +15,7 @@ file order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from valor_data import __version__
@@ -41,11 +41,12 @@ def _check_caption(caption: object, where: str) -> str:
 
 
 def caption_annotations(clips: Iterable[tuple[str, Sequence[str]]], *, description: str, url: str = "",
-                        licenses: Sequence[dict] = ()) -> dict:
+                        licenses: Sequence[dict] = (), provenance: Mapping[str, object] | None = None) -> dict:
     """The COCO caption annotation file of ``(clip id, captions)`` pairs, in their order.
 
-    ``description`` and ``url`` go to ``info``; ``licenses`` are COCO licence objects (``{"id", "name",
-    "url"}``). Raises :class:`CocoCaptionError` for a repeated clip, a clip without captions or an empty
+    ``description``, ``url`` and ``provenance`` (where the captions came from: a file's sha256, the
+    clips it was restricted to...) go to ``info``; ``licenses`` are COCO licence objects (``{"id",
+    "name", "url"}``). Raises :class:`CocoCaptionError` for a repeated clip, a clip without captions or an empty
     caption: pycocoevalcap would merge, drop or crash on them.
     """
     images: list[dict] = []
@@ -64,7 +65,8 @@ def caption_annotations(clips: Iterable[tuple[str, Sequence[str]]], *, descripti
                                 "caption": _check_caption(caption, f"clip {n} ({clip_id})")})
     if not images:
         raise CocoCaptionError("no clips: a COCO caption file needs at least one clip with a caption")
-    info = {"description": description, "url": url, "version": __version__, "contributor": "valor"}
+    info = {"description": description, "url": url, "version": __version__, "contributor": "valor",
+            **(provenance or {})}
     return {"info": info, "licenses": list(licenses), "type": CAPTIONS_TYPE, "images": images,
             "annotations": annotations}
 
