@@ -68,11 +68,12 @@ def read_shard_clips(shard_dir: str | Path) -> list[ShardClip]:
         raise ExportError(f"{index_path}: not a shard index ({e})") from None
     members: dict[str, dict[str, MemberRange]] = {}
     index_ids: dict[str, str] = {}
-    for row in index.to_pylist():
-        tar = str((root / row["shard"]).resolve())
-        members.setdefault(row["key"], {})[row["member"]] = MemberRange(tar, row["offset_data"], row["size"])
-        if row["clip_id"]:
-            index_ids[row["key"]] = row["clip_id"]
+    tars = {name: str((root / name).resolve()) for name in index.column("shard").unique().to_pylist()}
+    columns = [index.column(name).to_pylist() for name in ("key", "clip_id", "shard", "member", "offset_data", "size")]
+    for key, clip_id, shard, member, offset, size in zip(*columns, strict=True):  # no dict per row: 4M at VALOR-1M
+        members.setdefault(key, {})[member] = MemberRange(tars[shard], offset, size)
+        if clip_id:
+            index_ids[key] = clip_id
     clips = []
     handles: dict[str, BinaryIO] = {}
     try:

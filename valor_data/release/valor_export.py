@@ -56,7 +56,7 @@ def export_valor(
     skipped: Counter = Counter({"not_in_splits": choice.not_in_splits} if choice.not_in_splits else {})
     by_split: dict[str, list[ShardClip]] = {}
     for split, clips in choice.clips.items():
-        by_split[split] = [c for c in clips if c.captions]
+        by_split[split] = [c for c in clips if c.captions or c.problem]  # a problem is reported as a failure
         if len(by_split[split]) < len(clips):
             skipped["no_caption"] += len(clips) - len(by_split[split])
     selected = [c for clips in by_split.values() for c in clips]

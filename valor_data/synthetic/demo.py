@@ -139,6 +139,14 @@ class Demo:
             self.run("valor-data", "verify", str(self.out / "shards" / name), step="verify")
         return StepResult("", 0, [], "all shards, index and manifests check out")
 
+    def export_valor(self) -> StepResult:
+        release = self.out / "release" / "valor"
+        self.run("valor-data", "export", "--layout", "valor", str(self.out / "shards" / "test"), str(release),
+                 "--split", "test", "--workers", str(self.o.workers), step="export")
+        return StepResult("", 0, [self.rel(release / "test_id.json"), self.rel(release / "frames_fps4") + "/",
+                                  self.rel(release / "audio_22050hz") + "/"],
+                          "the test split in the official VALOR code's layout")
+
     def acd(self) -> StepResult:
         assert self.inputs
         # The demo's captions next to real ones (the shipped VALOR-32K test split), per file.
@@ -207,7 +215,8 @@ class Demo:
         started = time.perf_counter()
         steps = [("make an AudioSet-like set", self.make_inputs), ("fetch from the mirror", self.fetch),
                  ("split train/val/test", self.split), ("shard each split", self.shard),
-                 ("verify the shards", self.verify), ("audio concept density", self.acd),
+                 ("verify the shards", self.verify), ("export the test split to the VALOR layout", self.export_valor),
+                 ("audio concept density", self.acd),
                  ("split statistics", self.stats), ("train VALOR (tiny)", self.train),
                  ("predict AVR and AVC", self.predict), ("submit to the benchmark", self.submit),
                  ("leaderboard", self.leaderboard)]

@@ -278,15 +278,17 @@ def test_serial_and_parallel_runs_write_the_same_bytes(pipeline, exported, tmp_p
 def test_a_bad_clip_is_reported_and_left_out_while_the_others_export(pipeline, tmp_path):
     shards = Path(shutil.copytree(pipeline / "shards", tmp_path / "shards"))
     index = pq.read_table(shards / "index.parquet").to_pylist()
-    bad = next(r for r in index if r["clip_id"] == clip_id("a_b_c_d_e_f") and r["member"] == "mp4")
-    with open(shards / bad["shard"], "r+b") as f:  # the mp4's bytes garbled in place
-        f.seek(bad["offset_data"])
-        f.write(b"\0" * bad["size"])
+    for ytid, member in (("a_b_c_d_e_f", "mp4"), ("C1111111111", "json")):  # bytes garbled in place
+        bad = next(r for r in index if r["clip_id"] == clip_id(ytid) and r["member"] == member)
+        with open(shards / bad["shard"], "r+b") as f:
+            f.seek(bad["offset_data"])
+            f.write(b"\0" * bad["size"])
     result = run_cli("export", "--layout", "valor", shards, tmp_path / "out", "--split", "test", "--no-progress",
                      code=1)
-    assert f"error: {clip_id('a_b_c_d_e_f')}: ffmpeg" in result.stderr
+    assert f"error: {clip_id('a_b_c_d_e_f')}: ffmpeg exited with" in result.stderr
+    assert f"error: {clip_id('C1111111111')}: unreadable .json member" in result.stderr
     ids = json.loads((tmp_path / "out" / "test_id.json").read_text())
-    assert clip_id("a_b_c_d_e_f") not in ids and len(ids) == 4
+    assert clip_id("a_b_c_d_e_f") not in ids and clip_id("C1111111111") not in ids and len(ids) == 3
     assert not (tmp_path / "out" / "frames_fps4" / clip_id("a_b_c_d_e_f")).exists()
     assert not [p for p in (tmp_path / "out").rglob("*.tmp")]
 

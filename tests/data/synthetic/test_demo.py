@@ -39,6 +39,11 @@ def test_demo_end_to_end(tmp_path):
         index = pq.read_table(out / "shards" / split / "index.parquet").to_pylist()
         assert {row["clip_id"] for row in index} == wanted
 
+    # export: the test split in the official VALOR code's layout
+    release = out / "release" / "valor"
+    assert set(json.loads((release / "test_id.json").read_text())) == ids["test"]
+    assert all(list((release / "frames_fps4" / i).glob("frame_*.jpg")) for i in ids["test"])
+
     # acd + stats
     acd = json.loads((out / "acd.json").read_text())
     demo_acd, valor_acd = acd["files"]
