@@ -112,6 +112,8 @@ def write_index_files(out: Path, ids: Mapping[str, Sequence[str]], captions: Map
         write_coco_json(out / CAPANNO_NAME, caption_annotations(
             refs, description=f"caption references of the {'/'.join(_eval_splits(out))} clips"))
         written.append(CAPANNO_NAME)
+    else:  # no val/test clip in OUT: no references, not those of an earlier export
+        (out / CAPANNO_NAME).unlink(missing_ok=True)
     return written
 
 

@@ -309,6 +309,7 @@ def test_a_second_split_into_the_same_out_adds_to_the_mapper(pipeline, tmp_path)
     for split in ("train", "test"):
         run_cli("export", "--layout", "valor", pipeline / "shards", out, "--split-dir", pipeline / "split",
                 "--split", split, "--no-progress")
+        assert (out / "capanno_en.json").exists() == (split == "test")  # references of val/test clips only
     mapper = json.loads((out / "txt_mapper_en.json").read_text())
     listed = json.loads((out / "train_id.json").read_text()) + json.loads((out / "test_id.json").read_text())
     assert sorted(mapper) == sorted(listed) and not (out / "val_id.json").exists()
