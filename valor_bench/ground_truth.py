@@ -21,27 +21,17 @@ from functools import cache
 from pathlib import Path
 
 from valor_bench.coverage import SHOW, Availability, AvailabilityError, Coverage, read_availability
+from valor_data.captions.textnorm import line_break_in
 from valor_data.clip import ClipRef, InvalidClip
 from valor_data.digest import sha256_file
 from valor_data.inputs import AnnotationFileError, read_annotations, read_audioset_csv
 from valor_data.resources import audioset_segments_paths, valor32k_annotation_path
 
 SHIPPED_SPLITS = ("test", "val", "train")
-# Characters Java's PTBTokenizer reads as a line end: a caption holding one shifts every later caption
-# onto the wrong clip inside pycocoevalcap, silently. ("\n" is safe: pycocoevalcap replaces it.)
-LINE_BREAKS = {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f", "\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
 class GroundTruthError(ValueError):
     """The ground-truth file itself is unusable (it is the reference, so nothing is skipped)."""
-
-
-def line_break_in(text: str) -> str | None:
-    """The escaped name of the first tokenizer-breaking line-break character in ``text``, if any."""
-    for ch, name in LINE_BREAKS.items():
-        if ch in text:
-            return name
-    return None
 
 
 @dataclass

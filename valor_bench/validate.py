@@ -28,7 +28,8 @@ from valor_bench.formats import (
     read_avr_ranking,
     read_metadata,
 )
-from valor_bench.ground_truth import GroundTruth, line_break_in
+from valor_bench.ground_truth import GroundTruth
+from valor_data.captions.textnorm import line_break_in
 
 MAX_CAPTION_CHARS = 2000
 MIN_RANKING_LEN = 10

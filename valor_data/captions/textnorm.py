@@ -82,3 +82,16 @@ def normalize_block(texts: Sequence[str], sep: str, punct: PunctMode = "delete")
     else:
         data = data.translate(None, _BYTES_PUNCT)
     return data.decode("utf-8")
+
+
+# Characters Java's PTBTokenizer reads as a line end: a caption holding one shifts every later caption
+# onto the wrong clip inside pycocoevalcap, silently. ("\n" is safe: pycocoevalcap replaces it.)
+LINE_BREAKS = {"\r": "\\r", "\x0b": "\\v", "\x0c": "\\f", "\x85": "\\x85", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def line_break_in(text: str) -> str | None:
+    """The escaped name of the first tokenizer-breaking line-break character in ``text``, if any."""
+    for ch, name in LINE_BREAKS.items():
+        if ch in text:
+            return name
+    return None

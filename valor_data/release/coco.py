@@ -20,6 +20,7 @@ from pathlib import Path
 
 from valor_data import __version__
 from valor_data.atomic import atomic_write_text
+from valor_data.captions.textnorm import line_break_in
 
 CAPTIONS_TYPE = "captions"
 
@@ -37,6 +38,9 @@ def _check_id(clip_id: object, where: str) -> str:
 def _check_caption(caption: object, where: str) -> str:
     if not isinstance(caption, str) or not caption.strip():
         raise CocoCaptionError(f"{where}: caption {caption!r} is not a non-empty string")
+    if line_break_in(caption):
+        raise CocoCaptionError(f"{where}: caption contains the line break {line_break_in(caption)}, which the PTB "
+                               "tokenizer of pycocoevalcap reads as the end of a caption")
     return caption
 
 

@@ -52,6 +52,7 @@ def test_the_official_video_id_index_resolves_every_annotation(annfile):
     ([("a_0.000_1.000", "a caption, not a list")], "non-empty list of captions"),
     ([("a_0.000_1.000", ["  "])], "caption '  ' is not a non-empty string"),
     ([("", ["x"])], "clip id '' is not"),
+    ([("a_0.000_1.000", ["a dog\u2028barks"])], r"line break \\u2028"),
 ])
 def test_bad_references_are_refused(clips, message):
     with pytest.raises(CocoCaptionError, match=message):
@@ -62,6 +63,7 @@ def test_bad_references_are_refused(clips, message):
     ([("a_0.000_1.000", "x"), ("a_0.000_1.000", "y")], "a second caption for a_0.000_1.000"),
     ([("a_0.000_1.000", None)], "caption None"),
     ([(7, "x")], "clip id 7"),
+    ([("a_0.000_1.000", "a dog\rbarks")], r"line break \\r"),
 ])
 def test_bad_predictions_are_refused(preds, message):
     with pytest.raises(CocoCaptionError, match=message):
