@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -20,33 +19,6 @@ from valor_data.annotate.web.media import (
 )
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
-
-
-def make_pair(root: Path, name: str = "clip", seconds: float = 2.0) -> tuple[Path, Path]:
-    """A fetch-normalised pair: video-only H.264 mp4 and a FLAC."""
-    video, audio = root / f"{name}.mp4", root / f"{name}.flac"
-    _ffmpeg("-f", "lavfi", "-i", f"testsrc=size=128x96:rate=10:duration={seconds}", "-c:v", "libx264",
-            "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-an", "-movflags", "+faststart", str(video))
-    _ffmpeg("-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}", "-ac", "1",
-            "-c:a", "flac", str(audio))
-    return video, audio
-
-
-def make_tar_media(root: Path, seconds: float = 2.0) -> dict:
-    """A shard-like tar holding a json, the mp4 and the flac; the ``clips.media`` of its clip."""
-    video, audio = make_pair(root, seconds=seconds)
-    (root / "clip.json").write_text("{}")
-    tar = root / "shard-000000.tar"
-    with tarfile.open(tar, "w") as t:
-        for f in ("clip.json", "clip.mp4", "clip.flac"):
-            t.add(root / f, f"k1.{f.split('.')[1]}")
-    with tarfile.open(tar) as t:
-        members = {m.name: [m.offset_data, m.size] for m in t}
-    return {"kind": "tar", "path": str(tar), "video": members["k1.mp4"], "audio": members["k1.flac"]}
-
-
 def probe(data: bytes, tmp: Path) -> list[dict]:
     f = tmp / "probe.mp4"
     f.write_bytes(data)
@@ -55,8 +27,8 @@ def probe(data: bytes, tmp: Path) -> list[dict]:
     return json.loads(out.stdout)["streams"]
 
 
-def test_tar_members_remux_into_one_mp4_with_both_streams_copied(tmp_path):
-    media = make_tar_media(tmp_path)
+def test_tar_members_remux_into_one_mp4_with_both_streams_copied(tmp_path, media_helpers):
+    media = media_helpers.make_tar_media(tmp_path)
     data = remux(parse_media(media))
     streams = probe(data, tmp_path)
     assert [s["codec_name"] for s in streams] == ["h264", "flac"]
@@ -66,8 +38,8 @@ def test_tar_members_remux_into_one_mp4_with_both_streams_copied(tmp_path):
     assert len(data) < (tmp_path / "clip.mp4").stat().st_size + (tmp_path / "clip.flac").stat().st_size + 4096
 
 
-def test_fetch_files_remux_too(tmp_path):
-    video, audio = make_pair(tmp_path)
+def test_fetch_files_remux_too(tmp_path, media_helpers):
+    video, audio = media_helpers.make_pair(tmp_path)
     streams = probe(remux(parse_media({"kind": "files", "video": str(video), "audio": str(audio)})), tmp_path)
     assert [s["codec_name"] for s in streams] == ["h264", "flac"]
 
@@ -83,10 +55,10 @@ def test_unusable_media_specs_are_named(spec, words):
         parse_media(spec)
 
 
-def test_missing_file_and_broken_member_are_one_line(tmp_path):
+def test_missing_file_and_broken_member_are_one_line(tmp_path, media_helpers):
     with pytest.raises(MediaError, match="not found"):
         remux(parse_media({"kind": "files", "video": str(tmp_path / "no.mp4"), "audio": str(tmp_path / "no.flac")}))
-    media = make_tar_media(tmp_path)
+    media = media_helpers.make_tar_media(tmp_path)
     media["video"] = [media["video"][0] + 512, media["video"][1]]  # not where the mp4 starts
     with pytest.raises(MediaError, match="ffmpeg could not remux"):
         remux(parse_media(media))
