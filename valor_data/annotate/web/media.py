@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,14 +93,22 @@ def remux(media: ClipMedia) -> bytes:
 
 
 class MediaCache:
-    """Remuxed clips by key, least recently used dropped past ``max_bytes``; one remux per key at a time."""
+    """Remuxed clips by key, least recently used dropped past ``max_bytes``; one remux per key at a time.
 
-    def __init__(self, max_bytes: int = CACHE_BYTES):
+    ``prefetch`` starts a clip's remux in the background when its page is served, so the player's first
+    request usually finds it made (or waits for the one remux under way)."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES, prefetchers: int = 2):
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
         self._making: dict[str, threading.Lock] = {}
+        self._pool = ThreadPoolExecutor(prefetchers, thread_name_prefix="remux")
+
+    def prefetch(self, media: ClipMedia) -> Future:
+        """Remux ``media`` in the background unless it is cached; a failure surfaces at the real request."""
+        return self._pool.submit(self.get, media)
 
     def get(self, media: ClipMedia) -> bytes:
         key = repr(media)

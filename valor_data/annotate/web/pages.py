@@ -34,6 +34,7 @@ from valor_data.annotate.web.views import (
     invite_role,
     leased_clip,
     people,
+    prefetch_clip,
     roles_for_invites,
     segments,
 )
@@ -123,6 +124,7 @@ def _write_page(request: Request, state: WebState, user: User, text: str | None 
     task = next_write(state.campaign, user)
     if task is None:
         return render(request, "write.html", status=status, task=None, saved=_take_flash(request))
+    prefetch_clip(state, user, task.lease)
     text = (task.draft or "") if text is None else text
     found = hints_for(state, text, task.labels, user.id, task.clip_pk)
     return render(request, "write.html", status=status, task=task, lease=task.lease, clip_id=task.clip_id,
@@ -168,6 +170,7 @@ def _review_page(request: Request, state: WebState, user: User, error: str | Non
     outcome = _take_flash(request)
     if task is None:
         return render(request, "review.html", status=status, task=None, outcome=outcome)
+    prefetch_clip(state, user, task.lease)
     found = hints_for(state, task.text, task.labels, caption_author(state, task.caption_id), task.clip_pk)
     return render(request, "review.html", status=status, task=task, lease=task.lease, clip_id=task.clip_id,
                   stage=task.stage, round=task.round, labels=task.labels, text=task.text, hints=found,

@@ -155,6 +155,16 @@ def audit_rows(state: WebState, limit: int = AUDIT_ROWS) -> list[dict]:
              "detail": r.detail} for r in rows]
 
 
+def prefetch_clip(state: WebState, user: User, lease: str) -> None:
+    """Start remuxing the clip of a page being served, so the player finds it ready."""
+    spec = lease_media(state.campaign, user, lease)
+    if spec is not None:
+        try:
+            state.media.prefetch(parse_media(spec))
+        except MediaError:
+            pass  # the player's request gets the refusal, logged there
+
+
 def clip_mp4(state: WebState, user: User, lease: str) -> bytes:
     """The MP4 of the clip ``user`` holds under ``lease``. Any other lease (someone else's, expired, made up)
     is the same 404, so ids cannot be probed."""

@@ -105,3 +105,17 @@ def test_ranged_response_statuses():
     assert part.headers["content-range"] == "bytes 10-19/100" and part.headers["content-length"] == "10"
     bad = ranged_response(data, "bytes=500-")
     assert bad.status_code == 416 and bad.headers["content-range"] == "bytes */100"
+
+
+def test_prefetch_remuxes_once_in_the_background(monkeypatch):
+    made = []
+
+    def slow_remux(media):
+        made.append(media.video.path)
+        return b"mp4"
+
+    monkeypatch.setattr("valor_data.annotate.web.media.remux", slow_remux)
+    cache = MediaCache()
+    clip = parse_media({"kind": "files", "video": "/a.mp4", "audio": "/a.flac"})
+    assert cache.prefetch(clip).result(timeout=10) == b"mp4"
+    assert cache.get(clip) == b"mp4" and made == ["/a.mp4"]
