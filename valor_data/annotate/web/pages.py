@@ -9,6 +9,7 @@ or reviewer spent is measured from when the page was served (a hidden field) to 
 
 from __future__ import annotations
 
+import re
 import time
 
 from starlette.requests import Request
@@ -273,8 +274,9 @@ def host_invites(request: Request, state: WebState, user: User, data: dict) -> R
 
 @endpoint(HOSTS)
 def host_export(request: Request, state: WebState, user: User, _data) -> Response:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", state.campaign.config.name)  # a header takes no quotes, no non-ASCII
     return Response(export_zip(state, user), media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{state.campaign.config.name}-export.zip"'})
+                    headers={"Content-Disposition": f'attachment; filename="{name}-export.zip"'})
 
 
 @endpoint(HOSTS)

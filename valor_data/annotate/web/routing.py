@@ -61,7 +61,6 @@ class WebState:
     person typing fast never finds their save refused."""
 
     campaign: Campaign
-    secure_cookies: bool = False
     limiters: dict[str, RateLimiter] = field(init=False)
     media: MediaCache = field(default_factory=MediaCache)
     matcher: ConceptMatcher = field(default_factory=lambda: matcher_for("paper"))
