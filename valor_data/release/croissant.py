@@ -156,7 +156,7 @@ def _rai(facts: ShardFacts) -> dict:
         "rai:dataReleaseMaintenancePlan": say.maintenance(),
     }
     if facts.fetch is not None and facts.fetch.first:
-        rai["rai:dataCollectionTimeframe"] = [facts.fetch.first, facts.fetch.last]
+        rai["rai:dataCollectionTimeFrame"] = [facts.fetch.first, facts.fetch.last]
     analysis = say.annotation_analysis(facts)
     if analysis:
         rai["rai:dataAnnotationAnalysis"] = analysis

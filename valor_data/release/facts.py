@@ -51,7 +51,7 @@ class FetchFacts:
     thresholds: dict
     limits: dict  # --max-filesize / --max-duration (None: no limit)
     normalize: dict  # frame rate, short side, sample rate... of the normalised media
-    first: str | None  # UTC dates of the first and last finished fetch task
+    first: str | None  # UTC times (ISO 8601) of the first and last finished fetch task
     last: str | None
 
 
@@ -152,7 +152,7 @@ def _fetch_facts(src: Path) -> FetchFacts | None:
         return None
     outputs, run = config.get("outputs", {}), config.get("run", {})
     done = sorted(p.stat().st_mtime for p in (src / "_tasks").glob("*.parquet")) if (src / "_tasks").is_dir() else []
-    day = [datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d") for t in (done[:1] + done[-1:])]
+    day = [datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for t in (done[:1] + done[-1:])]
     return FetchFacts(
         source=str(run.get("source", "youtube")),
         filters=tuple(outputs.get("filters", ())),

@@ -43,7 +43,7 @@ def collection(f: ShardFacts) -> str:
         return head + " The fetch directory is gone, so its source and dates are not recorded here."
     where = {"youtube": "YouTube (yt-dlp)", "mirror": "an HTTP mirror of the source videos",
              "local": "a local copy of the source videos"}.get(f.fetch.source, f.fetch.source)
-    return head + f" Source: {where}." + (f" Fetched between {f.fetch.first} and {f.fetch.last} (UTC dates "
+    return head + f" Source: {where}." + (f" Fetched between {f.fetch.first} and {f.fetch.last} (UTC times "
                                           "of the first and last finished fetch task)." if f.fetch.first else "")
 
 
