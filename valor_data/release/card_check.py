@@ -38,14 +38,14 @@ def check_card(shard_dir: str | Path) -> list[str]:
         return [f"{name}: missing; rerun `valor-data card {root}`" for name in missing]
     try:
         stats = json.loads((root / STATS_NAME).read_text(encoding="utf-8"))
-        index_keys = set(pq.read_table(root / INDEX_NAME, columns=["key"]).column("key").to_pylist())
+        index = pq.read_table(root / INDEX_NAME, columns=["key", "clip_id"])
     except (OSError, ValueError):
         return []  # verify reports an unreadable stats.json or index.parquet itself
     tars = {s["name"]: s for s in stats.get("shard_list", [])}
     problems = _check_sums(root, tars)
-    clip_ids = _check_clips(root, index_keys, problems)
+    problems += _check_clips(root, set(index.column("key").to_pylist()))
     problems += _check_croissant(root, tars)
-    problems += _check_availability(root, clip_ids)
+    problems += _check_availability(root, set(index.column("clip_id").to_pylist()))
     problems += _check_readme(root, tars)
     return problems
 
@@ -62,17 +62,15 @@ def _check_sums(root: Path, tars: dict[str, dict]) -> list[str]:
     return problems
 
 
-def _check_clips(root: Path, index_keys: set[str], problems: list[str]) -> list[str]:
+def _check_clips(root: Path, index_keys: set[str]) -> list[str]:
     try:
-        table = pq.read_table(root / CLIPS_NAME, columns=["key", "clip_id"])
+        keys = pq.read_table(root / CLIPS_NAME, columns=["key"]).column("key").to_pylist()
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad file or missing column
-        problems.append(f"{CLIPS_NAME}: unreadable ({e})")
-        return []
-    keys = table.column("key").to_pylist()
+        return [f"{CLIPS_NAME}: unreadable ({e})"]
     if len(keys) != len(set(keys)) or set(keys) != index_keys:
-        problems.append(f"{CLIPS_NAME}: {len(keys)} rows for the {len(index_keys)} samples of {INDEX_NAME} "
-                        f"({len(set(keys) - index_keys)} unknown, {len(index_keys - set(keys))} missing)")
-    return table.column("clip_id").to_pylist()
+        return [f"{CLIPS_NAME}: {len(keys)} rows for the {len(index_keys)} samples of {INDEX_NAME} "
+                f"({len(set(keys) - index_keys)} unknown, {len(index_keys - set(keys))} missing)"]
+    return []
 
 
 def _check_croissant(root: Path, tars: dict[str, dict]) -> list[str]:
@@ -96,11 +94,12 @@ def _check_croissant(root: Path, tars: dict[str, dict]) -> list[str]:
     return problems
 
 
-def _check_availability(root: Path, clip_ids: list[str]) -> list[str]:
+def _check_availability(root: Path, clip_ids: set[str]) -> list[str]:
     text = (root / AVAILABILITY_NAME).read_text(encoding="utf-8")
     ids = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    if set(ids) != set(clip_ids):
-        return [f"{AVAILABILITY_NAME}: lists {len(set(ids))} clips, the shards hold {len(set(clip_ids))}"]
+    if set(ids) != clip_ids:
+        return [f"{AVAILABILITY_NAME}: lists {len(set(ids))} clips, the shards hold {len(clip_ids)} "
+                f"({len(set(ids) - clip_ids)} not in the shards, {len(clip_ids - set(ids))} not listed)"]
     if f"# digest: sha256:{availability_digest(ids)}" not in text:
         return [f"{AVAILABILITY_NAME}: its digest header does not match its ids"]
     return []
