@@ -11,7 +11,7 @@ import re
 
 from datasets import DatasetInfo
 from datasets.info import DatasetInfosDict
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCardData
 
 from valor_data.release.card_files import AVAILABILITY_NAME, CROISSANT_NAME, SUMS_NAME
 from valor_data.release.card_options import CardOptions
@@ -85,7 +85,3 @@ With webdataset: `webdataset.WebDataset("{f.tars[0].name.rsplit('-', 1)[0]}-{{00
 """
     return f"---\n{card_data(f, options).to_yaml()}\n---\n\n" + re.sub(r"\n{3,}", "\n\n", body)
 
-
-def parse_card(text: str) -> DatasetCard:
-    """A card as the Hub reads it (``huggingface_hub.DatasetCard``)."""
-    return DatasetCard(text)
