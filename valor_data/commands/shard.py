@@ -113,8 +113,8 @@ def _write_card(out_dir: str) -> tuple[list[str], str | None]:
         return [], f"{e.name} is not installed: pip install 'valor[release]', then run `valor-data card {out_dir}`"
     try:
         return write_card(out_dir)["files"], None
-    except CardError as e:
-        return [], str(e)
+    except (CardError, OSError) as e:
+        return [], f"{e}; run `valor-data card {out_dir}` once it is fixed"
 
 
 def _print_summary(s: dict) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,19 +50,22 @@ def read_clips(shard_dir: Path, split: str | None = None) -> pa.Table:
     index = pq.read_table(index_path, columns=["key", "shard", "member", "offset_data", "size"]).to_pylist()
     official = {} if split else valor32k_split_of()
     rows = []
-    handles: dict[str, object] = {}
+    handles: dict[str, BinaryIO] = {}
     try:
         for row in index:
             if row["member"] != "json":
                 continue
-            if row["shard"] not in handles:
-                handles[row["shard"]] = open(shard_dir / row["shard"], "rb")  # noqa: SIM115 - closed below
-            handle = handles[row["shard"]]
-            handle.seek(row["offset_data"])
+            where = f"{shard_dir / row['shard']}: member {row['key']}.json"
             try:
+                if row["shard"] not in handles:
+                    handles[row["shard"]] = open(shard_dir / row["shard"], "rb")  # noqa: SIM115 - closed below
+                handle = handles[row["shard"]]
+                handle.seek(row["offset_data"])
                 meta = json.loads(handle.read(row["size"]))
-            except ValueError as e:
-                raise CardError(f"{row['shard']}/{row['key']}.json: not valid JSON ({e}); run `valor-data verify`") from None
+            except (OSError, ValueError) as e:
+                raise CardError(f"{where}: unreadable ({e}); run `valor-data verify`") from None
+            if not isinstance(meta, dict):
+                raise CardError(f"{where}: not a JSON object; run `valor-data verify`")
             rows.append(_row(row["key"], row["shard"], meta, split or official.get(row["key"])))
     finally:
         for handle in handles.values():

@@ -123,8 +123,12 @@ def gather(shard_dir: str | Path, *, name: str | None = None, split: str | None 
     tars = [Tar(s["name"], s["samples"], s["bytes"], s["sha256"]) for s in stats.get("shard_list", [])]
     if not tars:
         raise CardError(f"{root / STATS_NAME}: lists no shards; nothing to describe")
-    manifest = pq.read_table(root / MANIFEST_NAME, columns=["status"]) if (root / MANIFEST_NAME).is_file() else None
-    status = dict(sorted(Counter(manifest.column("status").to_pylist()).items())) if manifest is not None else {}
+    try:
+        manifest = pq.read_table(root / MANIFEST_NAME, columns=["status"])
+    except (OSError, pa.ArrowException) as e:
+        raise CardError(f"{root / MANIFEST_NAME}: unreadable ({e}); give a directory written by a finished "
+                        "`valor-data shard`") from None
+    status = dict(sorted(Counter(manifest.column("status").to_pylist()).items()))
     clips = read_clips(root, split)
     facts = ShardFacts(root, name or root.resolve().name, tars, stats, status, clips,
                        _fetch_facts(Path(config.get("source", ""))), _provenance(provenance))
