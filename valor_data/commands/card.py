@@ -10,8 +10,8 @@ import click
 
 from valor_data.commands.options import json_option
 from valor_data.release.card import write_card
+from valor_data.release.card_files import CardError
 from valor_data.release.card_options import CardOptions
-from valor_data.release.clips_table import CardError
 from valor_data.release.terms import DEFAULT_LICENSE
 from valor_data.resources import VALOR32K_SPLITS
 

@@ -18,7 +18,7 @@ from valor_data.commands.options import (
 from valor_data.engines.distributor import DistributorUnavailable, TaskFailed
 from valor_data.engines.storage import StorageError, is_url
 from valor_data.progress import progress_bar
-from valor_data.release.clips_table import CardError
+from valor_data.release.card_files import CardError
 from valor_data.shards.layout import ShardError
 from valor_data.shards.plan import DEFAULT_SHARD_SIZE, ShardOptions
 from valor_data.shards.run import run_shard

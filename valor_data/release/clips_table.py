@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from valor_data.clip import ClipRef
+from valor_data.release.card_files import CardError
 from valor_data.resources import VALOR32K_SPLITS, annotations_dir
 from valor_data.shards.inputs import clean_captions
 from valor_data.shards.layout import INDEX_NAME
@@ -35,10 +36,6 @@ CLIPS_SCHEMA = pa.schema(
         ("label_names", pa.list_(pa.string())),
     ]
 )
-
-
-class CardError(Exception):
-    """A shard directory or card option the card cannot use; the message is one line for the user."""
 
 
 def read_clips(shard_dir: Path, split: str | None = None) -> pa.Table:

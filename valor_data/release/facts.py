@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valor_data.clip import OK, REASONS, Status
-from valor_data.release.clips_table import CardError, read_clips, valor32k_split_of
+from valor_data.release.card_files import CardError
+from valor_data.release.clips_table import read_clips, valor32k_split_of
 from valor_data.shards.layout import CONFIG_NAME, MANIFEST_NAME, STATS_NAME
 
 # The manifest status each fetch filter (valor_data.fetch.filters) or download limit rejects a clip with.
@@ -67,7 +68,6 @@ class ProvenanceFacts:
 
 @dataclass
 class ShardFacts:
-    root: Path
     name: str
     tars: list[Tar]
     stats: dict
@@ -130,7 +130,7 @@ def gather(shard_dir: str | Path, *, name: str | None = None, split: str | None 
                         "`valor-data shard`") from None
     status = dict(sorted(Counter(manifest.column("status").to_pylist()).items()))
     clips = read_clips(root, split)
-    facts = ShardFacts(root, name or root.resolve().name, tars, stats, status, clips,
+    facts = ShardFacts(name or root.resolve().name, tars, stats, status, clips,
                        _fetch_facts(Path(config.get("source", ""))), _provenance(provenance))
     facts.valor32k = _valor32k_coverage(clips)
     return facts
