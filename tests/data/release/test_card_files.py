@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -86,3 +87,15 @@ def test_bad_options_are_usage_errors(card_dir):
                           (["--split", "dev"], "Invalid value for '--split'")):
         res = CliRunner().invoke(main, ["card", str(card_dir), *args])
         assert res.exit_code == 2 and message in res.output
+
+
+def test_shard_without_the_release_extra_says_how_to_get_the_card(card_template, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "valor_data.release.card", None)  # as if datasets were not installed
+    out = tmp_path / "shards"
+    res = CliRunner().invoke(main, ["shard", str(card_template.parent / "fetch"), "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["card"] == [] and "pip install 'valor[release]'" in summary["card_skipped"]
+    assert f"valor-data card {out}" in summary["card_skipped"] and not (out / "croissant.json").exists()
+    code, report = verify(out)
+    assert code == 0 and report["summary"]["card"] is False
