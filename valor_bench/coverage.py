@@ -7,7 +7,8 @@ of the available set) so that a partial number is never mistaken for, or ranked 
 
 Availability files (:func:`read_availability`):
 
-* a list: one clip id a line, blank lines and ``#`` comments ignored. ``valor-bench availability`` writes
+* a list: one clip id a line, blank lines and ``#`` comments ignored. ``valor-bench availability`` (and
+  ``valor-data card``, through :mod:`valor_data.availability`) writes
   one with a header of ``# key: value`` lines (format, ground truth, clips, digest, date, source); a
   header ``digest`` must match the ids and a header ``split`` must match the ground truth.
 * a fetch ``manifest.parquet`` (its ``ok`` clips) or a shard ``index.parquet`` (its clips). These record
@@ -21,20 +22,17 @@ it are the ground truth's (``ground_truth.py``: :func:`~valor_bench.ground_truth
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from valor_data.atomic import atomic_write_text
+from valor_data.availability import availability_digest
 
-FORMAT = "valor-availability/1"
 SHOW = 5  # ids named per problem line
 HEADER_KEYS = ("format", "name", "split", "annotations sha256", "clips", "split clips", "coverage", "digest", "date",
                "source", "source sha256", "toolkit")
@@ -46,16 +44,6 @@ class AvailabilityError(ValueError):
     def __init__(self, problems: str | list[str]):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
-
-
-def availability_digest(clip_ids: Iterable[str]) -> str:
-    """sha256 (hex) of the distinct clip ids, sorted, one a line, each line ending in ``\\n`` (UTF-8).
-
-    This is the body of a list written by ``valor-bench availability``, so ``grep -v '^#' avail.txt |
-    sha256sum`` gives the same value. Order and repeats do not change the digest.
-    """
-    body = "".join(f"{c}\n" for c in sorted(set(clip_ids)))
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def _percent_text(share: float, partial: bool) -> str:
@@ -201,26 +189,3 @@ def read_availability(path: str | Path) -> Availability:
         raise AvailabilityError(f"{path}: no clip ids (an availability list has one clip id a line; "
                                 "'#' lines are comments)")
     return avail
-
-
-# -------------------------------------------------------------------------------------------- writing
-def list_text(clip_ids: Iterable[str], header: dict[str, str]) -> str:
-    """An availability list: the ``# key: value`` header (format and digest first), then the sorted ids."""
-    ids = sorted(set(clip_ids))
-    head = {"format": FORMAT, **header, "clips": f"{len(ids):,}", "digest": f"sha256:{availability_digest(ids)}",
-            "date": header.get("date") or datetime.now(timezone.utc).strftime("%Y-%m-%d")}
-    lines = ["# valor-bench availability list: the clips a user has, one clip id a line, sorted.",
-             "# Pass it to `valor-bench evaluate | validate | submit --available FILE`.",
-             *(f"# {k}: {v}" for k, v in head.items() if v is not None)]
-    return "\n".join(lines) + "\n" + "".join(f"{c}\n" for c in ids)
-
-
-def write_availability(path: str | Path, clip_ids: Iterable[str], header: dict[str, str] | None = None) -> str:
-    """Write an availability list atomically; returns its digest."""
-    ids = list(clip_ids)
-    if not ids:
-        raise AvailabilityError(f"{path}: no clips to list")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, list_text(ids, header or {}), sync=False)
-    return availability_digest(ids)

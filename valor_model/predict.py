@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from webdataset import tariterators
 
-from valor_bench.coverage import write_availability
+from valor_data.availability import write_availability
 from valor_data.progress import progress_bar
 from valor_model.data import (
     BadSample,

@@ -13,15 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from valor_bench.cli import main
-from valor_bench.coverage import (
-    Coverage,
-    availability_digest,
-    read_availability,
-    write_availability,
-)
+from valor_bench.coverage import Coverage, availability_digest, read_availability
 from valor_bench.evaluate import evaluate_validated
 from valor_bench.ground_truth import load_ground_truth
 from valor_bench.validate import validate_submission
+from valor_data.availability import write_availability
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import click
 
 from valor_bench import __version__
 from valor_bench.commands.common import gt_options, load_gt
-from valor_bench.coverage import AvailabilityError, read_availability, write_availability
+from valor_bench.coverage import AvailabilityError, read_availability
 from valor_bench.ground_truth import sha256_file
+from valor_data.availability import write_availability
 from valor_data.commands.options import json_option
 
 __all__ = ["availability"]  # the verb, loaded by name (valor_data.lazycli)

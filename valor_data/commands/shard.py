@@ -16,8 +16,9 @@ from valor_data.commands.options import (
     workers_option,
 )
 from valor_data.engines.distributor import DistributorUnavailable, TaskFailed
-from valor_data.engines.storage import StorageError
+from valor_data.engines.storage import StorageError, is_url
 from valor_data.progress import progress_bar
+from valor_data.release.card_files import CardError
 from valor_data.shards.layout import ShardError
 from valor_data.shards.plan import DEFAULT_SHARD_SIZE, ShardOptions
 from valor_data.shards.run import run_shard
@@ -71,8 +72,8 @@ def shard(
 
     Each sample has {key}.mp4, {key}.flac, {key}.json (ids, labels with names, captions, probe facts,
     sha256 of the media) and {key}.txt (the first caption, empty when the clip has none). Also writes
-    index.parquet, stats.json and manifest.parquet (the fetch manifest with its shard column filled).
-    Killed runs resume: run the same command again.
+    index.parquet, stats.json, manifest.parquet (the fetch manifest with its shard column filled) and the
+    dataset card of `valor-data card` (with the release extra). Killed runs resume: run the same command again.
     """
     if shard_size is not None and shard_bytes is not None:
         raise click.UsageError("give either --shard-size or --shard-bytes, not both")
@@ -91,12 +92,29 @@ def shard(
         raise click.ClickException(str(e)) from None
     except (TaskFailed, OSError) as e:
         raise click.ClickException(f"shard stopped: {e}. Written shards are kept; rerun the same command.") from None
+    if not summary["shards_failed"]:
+        summary["card"], summary["card_skipped"] = _write_card(out_dir)
     if as_json:
         click.echo(json.dumps(summary, indent=1))
     else:
         _print_summary(summary)
     if summary["shards_failed"]:
         sys.exit(1)
+
+
+def _write_card(out_dir: str) -> tuple[list[str], str | None]:
+    """The dataset card beside the shards (`valor-data card`): the files written, or why none were."""
+    if is_url(out_dir):
+        return [], "the card is written on a local directory: copy or mount the shards, run `valor-data card`"
+    try:
+        # optional extra: release (datasets, huggingface_hub write the Hugging Face card)
+        from valor_data.release.card import write_card
+    except ImportError as e:
+        return [], f"{e.name} is not installed: pip install 'valor[release]', then run `valor-data card {out_dir}`"
+    try:
+        return write_card(out_dir)["files"], None
+    except (CardError, OSError) as e:
+        return [], f"{e}; run `valor-data card {out_dir}` once it is fixed"
 
 
 def _print_summary(s: dict) -> None:
@@ -128,3 +146,7 @@ def _print_summary(s: dict) -> None:
     )
     echo(f"  {s['tar_bytes'] / 1e6:.1f} MB, {s['duration_s_total'] / 3600:.2f} h of media, {s['seconds']:.1f} s")
     echo("  manifest: " + ", ".join(f"{k} {v}" for k, v in s["status"].items()))
+    if s["card"]:
+        echo("  card: " + ", ".join(s["card"]))
+    else:
+        echo(f"warning: no dataset card: {s['card_skipped']}", err=True)

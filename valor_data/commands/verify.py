@@ -19,6 +19,7 @@ from valor_data.commands.options import (
 from valor_data.engines.distributor import DistributorUnavailable, TaskFailed
 from valor_data.engines.storage import is_url
 from valor_data.progress import progress_bar
+from valor_data.release.card_check import check_card, has_card
 from valor_data.shards.verify import verify_dir
 
 __all__ = ["verify"]  # the verb, loaded by name (valor_data.lazycli)
@@ -35,7 +36,9 @@ def verify(shard_dir: str, workers: int, distributor: str, spark_master: str | N
            as_json: bool) -> None:
     """Check SHARDDIR: every tar complete and readable, four members per sample, media sha256 against
     each sample's json, one video frame and one audio track decoded per shard, index.parquet against
-    the tars, and manifest.parquet / stats.json against the shards.
+    the tars, manifest.parquet / stats.json against the shards, and the dataset card (`valor-data card`),
+    when there is one, against them: SHA256SUMS, croissant.json's files and hashes, clips.parquet,
+    availability.txt and the README's data_files.
 
     Exits 1 with one line per problem, 0 with a short summary when all is well.
     """
@@ -54,12 +57,17 @@ def verify(shard_dir: str, workers: int, distributor: str, spark_master: str | N
     except TaskFailed as e:
         raise click.ClickException(f"verify stopped: {e}") from None
     s = report.summary
+    s["card"] = has_card(shard_dir)
+    if s["card"]:
+        report.problems.extend(check_card(shard_dir))
+        s["problems"] = len(report.problems)
     if as_json:
         click.echo(json.dumps({"ok": report.ok, "problems": report.problems, "summary": s}, indent=1))
     elif report.ok:
         click.echo(
             f"ok: {s['shards']} shards, {s['samples']} samples ({s['with_captions']} with captions), "
-            f"{s['bytes'] / 1e6:.1f} MB, media decoded in {s['decoded_shards']} of {s['shards']} shards"
+            f"{s['bytes'] / 1e6:.1f} MB, media decoded in {s['decoded_shards']} of {s['shards']} shards, "
+            + ("dataset card matches" if s["card"] else "no dataset card (`valor-data card` writes one)")
         )
     else:
         for line in report.problems:

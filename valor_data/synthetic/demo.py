@@ -131,13 +131,15 @@ class Demo:
             self.run("valor-data", "shard", str(self.out / "fetch"), "--out", str(shard_dir), "--ids",
                      str(self.out / "split" / f"{name}_ids.txt"), "--captions", str(self.inputs.captions_json),
                      "--shard-size", "32", "--prefix", name, "--workers", str(self.o.workers), step="shard")
+            # shard wrote the card; this names the split and the dataset in it
+            self.run("valor-data", "card", str(shard_dir), "--split", name, "--name", f"valor-demo-{name}", step="card")
             outputs.append(self.rel(shard_dir) + "/")
         return StepResult("", 0, outputs)
 
     def verify(self) -> StepResult:
         for name in SPLITS:
             self.run("valor-data", "verify", str(self.out / "shards" / name), step="verify")
-        return StepResult("", 0, [], "all shards, index and manifests check out")
+        return StepResult("", 0, [], "all shards, index, manifests and dataset cards check out")
 
     def export_valor(self) -> StepResult:
         release = self.out / "release" / "valor"

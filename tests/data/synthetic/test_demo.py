@@ -38,6 +38,9 @@ def test_demo_end_to_end(tmp_path):
         assert stats["samples"] == len(wanted)
         index = pq.read_table(out / "shards" / split / "index.parquet").to_pylist()
         assert {row["clip_id"] for row in index} == wanted
+        card = (out / "shards" / split / "README.md").read_text()
+        assert f"pretty_name: valor-demo-{split}" in card and f"split: {split}" in card
+        assert "# split: " + split in (out / "shards" / split / "availability.txt").read_text()
 
     # export: the test split in the official VALOR code's layout
     release = out / "release" / "valor"
