@@ -22,12 +22,8 @@ CLIS = {"valor-data": data_main, "valor-bench": bench_main, "valor-model": model
 NOT_SHARED = {("valor-bench serve", "workers")}
 
 SHOWS_PROGRESS = {
-<<<<<<< HEAD
     "valor-data fetch", "valor-data shard", "valor-data verify", "valor-data export", "valor-data split", "valor-data acd",
-=======
-    "valor-data fetch", "valor-data shard", "valor-data verify", "valor-data split", "valor-data acd",
     "valor-data annotate import",
->>>>>>> h6
     "valor-bench evaluate", "valor-bench submit", "valor-model train", "valor-model predict",
 }  # fmt: skip
 
