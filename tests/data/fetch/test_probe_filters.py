@@ -16,7 +16,7 @@ SEGMENT = (0.5, 3.5)  # of a 4-s source
 # kind -> status with the default filters
 EXPECTED = {
     "ok": "ok", "no_audio": "no_audio", "no_video": "no_video", "silent": "silent", "frozen": "frozen",
-    "black": "frozen", "short": "too_short", "corrupt": "decode_error",
+    "black": "black", "short": "too_short", "corrupt": "decode_error",
 }
 FACT_NAMES = {f.name for f in fields(ProbeFacts)} - {"extra"}
 
@@ -89,7 +89,7 @@ def test_thresholds_are_configurable(rows, kinds, spec, tmp_path):
     assert apply_filters(build_filters(thresholds={"silence_db": -10.0}), facts).reason == "silent"
     assert apply_filters(build_filters(thresholds={"min_duration": 5.0}), facts).reason == "too_short"
     assert apply_filters(build_filters(thresholds={"frozen_diff": 1000.0}), facts).reason == "frozen"
-    assert apply_filters(build_filters(thresholds={"black_share": facts.dark_share}), facts).reason == "frozen"
+    assert apply_filters(build_filters(thresholds={"black_share": facts.dark_share}), facts).reason == "black"
     row = spec.fetch_one(kinds["frozen"], *SEGMENT, tmp_path, thresholds={"frozen_diff": 0.0})
     assert row["status"] == "ok"
 
