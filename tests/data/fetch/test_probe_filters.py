@@ -54,13 +54,13 @@ def test_facts_of_a_good_clip(rows):
     assert facts.source_duration == pytest.approx(4.0, abs=0.05)
     assert -30 < facts.rms_db < -15  # a sine with a little noise
     assert facts.motion > 3 and facts.luma > 50 and facts.frames_sampled >= 3
-    assert facts.block_motion > 8 and facts.dark_share < 0.5
+    assert facts.block_motion > 8 and facts.colour_motion > 8 and facts.dark_share < 0.5
 
 
 def test_measures(rows):
     assert facts_of(rows["silent"]).rms_db == -120.0
     frozen = facts_of(rows["frozen"])
-    assert frozen.motion < 1.0 and frozen.block_motion < 8
+    assert frozen.motion < 1.0 and frozen.block_motion < 8 and frozen.colour_motion < 8
     black = facts_of(rows["black"])
     assert black.luma < 5 and black.dark_share == 1.0
     assert facts_of(rows["short"]).duration == pytest.approx(0.5, abs=0.05)  # the 1-s source ends at 1.0
