@@ -151,6 +151,7 @@ class Status(str, Enum):
     TRUNCATED = "truncated"
     SILENT = "silent"
     FROZEN = "frozen"
+    BLACK = "black"
     FFMPEG_ERROR = "ffmpeg_error"
     ERROR = "error"
 
@@ -185,7 +186,9 @@ REASONS: dict[Status, str] = {
     Status.TRUNCATED: "the source ends before the segment does, or a normalised stream does not last the segment "
                       "(video: one frame, audio: 20 ms); the message says which and where",
     Status.SILENT: "audio RMS below --silence-db",
-    Status.FROZEN: "the video is frozen (no part of the picture changes by --frozen-diff) or black (--black-share of the pixels dark)",
+    Status.FROZEN: "the video is frozen: no part of the picture changes by --frozen-diff, in brightness or colour, "
+                   "between any two sampled frames",
+    Status.BLACK: "the video is black: --black-share of the pixels of every sampled frame are dark",
     Status.FFMPEG_ERROR: "ffmpeg failed to normalise a clip that probed as valid",
     Status.ERROR: "an unexpected error (a bug): the message keeps the exception",
 }

@@ -107,7 +107,7 @@ def _print_summary(summary, as_json: bool) -> None:
               help="Audio RMS (dBFS) below which a clip is silent.")
 @click.option("--frozen-diff", type=click.FloatRange(min=0), default=8.0, show_default=True,
               help=f"Frozen when no block of a {GRID}x{GRID} grid over the picture changes by this many grey "
-                   "levels (0-255, block mean) between sampled frames.")
+                   "or colour levels (0-255, block mean) between any two sampled frames.")
 @click.option("--black-share", type=click.FloatRange(0, 1, min_open=True), default=0.98, show_default=True,
               help=f"Black when at least this share of the pixels of every sampled frame is dark (luma <= "
                    f"{DARK_LUMA:g} of 255), as ffmpeg's blackdetect counts.")

@@ -114,12 +114,17 @@ class NotSilent(ClipFilter):
 class NotFrozen(ClipFilter):
     """The picture must change somewhere and must not be black.
 
-    Frozen: no block of a 16 x 16 grid (``probe.GRID``) changes between any two consecutive sampled frames
-    by ``frozen_diff`` grey levels (0-255, mean over the block), so a small object moving over a still
-    background counts as motion; measured on synthetic media, stills re-encoded at every keyframe reach
-    about 7 and a 6-px object crossing a 320-px frame about 9. Black: every sampled frame has at least
-    ``black_share`` of its pixels dark (luma <= ``probe.DARK_LUMA``), as ffmpeg's blackdetect counts them
-    (98 %), so a night scene with a lit stage, fireworks or a bright object on black is not black.
+    Frozen: no block of a 16 x 16 grid (``probe.GRID``) changes by ``frozen_diff`` between any two sampled
+    frames (the pass samples eight, from the clip's first frame to its last), neither in brightness (grey
+    levels of the Y plane, 0-255, mean absolute difference over the block) nor in colour (the same on
+    either chroma plane, Cb or Cr, colour levels 0-255). Any two frames rather than neighbours, so slow
+    pans, zooms and turns add up; blocks, so a small object moving over a still background is motion;
+    chroma, so an object of another colour but the same brightness is too. Measured on synthetic media
+    (docs/guide/fetch.md), stills re-encoded at every keyframe reach 7.8 (grey) and 6.2 (colour), a 6-px
+    object crossing a 320-px frame 15, a slow pan, zoom or turn 18 within 2 s. Black: every sampled frame
+    has at least ``black_share`` of its pixels dark (luma <= ``probe.DARK_LUMA``), as ffmpeg's blackdetect
+    counts them (98 %), so a night scene with a lit stage, fireworks or a bright object on black is not
+    black.
     """
 
     frozen_diff: float = 8.0
@@ -127,7 +132,7 @@ class NotFrozen(ClipFilter):
 
     def __post_init__(self) -> None:
         if not self.frozen_diff >= 0:
-            raise ValueError(f"--frozen-diff must be >= 0 (grey levels 0-255), got {self.frozen_diff:g}")
+            raise ValueError(f"--frozen-diff must be >= 0 (grey or colour levels 0-255), got {self.frozen_diff:g}")
         if not 0 < self.black_share <= 1:
             raise ValueError(f"--black-share must be in (0, 1], got {self.black_share:g}")
 
@@ -135,13 +140,17 @@ class NotFrozen(ClipFilter):
         if not facts.has_video or facts.frames_sampled == 0:
             return None
         if facts.dark_share is not None and facts.dark_share >= self.black_share:
-            return Rejection(Status.FROZEN, f"black video: {100 * facts.dark_share:.1f} % of the pixels of every "
-                                            f"sampled frame are dark (luma <= {DARK_LUMA:g}), >= --black-share "
-                                            f"{self.black_share:g}")
-        if facts.frames_sampled >= 2 and facts.block_motion is not None and facts.block_motion < self.frozen_diff:
+            return Rejection(Status.BLACK, f"black video: {100 * facts.dark_share:.1f} % of the pixels of every "
+                                           f"sampled frame are dark (luma <= {DARK_LUMA:g}), >= --black-share "
+                                           f"{self.black_share:g}")
+        grey, colour = facts.block_motion, facts.colour_motion
+        if facts.frames_sampled < 2 or grey is None or colour is None:
+            return None
+        if max(grey, colour) < self.frozen_diff:
             return Rejection(Status.FROZEN, f"frozen video: no block of the picture changes by more than "
-                                            f"{facts.block_motion:.2f} grey levels between {facts.frames_sampled} "
-                                            f"sampled frames < --frozen-diff {self.frozen_diff:g}")
+                                            f"{grey:.2f} grey levels or {colour:.2f} colour levels "
+                                            f"between any two of {facts.frames_sampled} sampled frames "
+                                            f"< --frozen-diff {self.frozen_diff:g}")
         return None
 
 

@@ -5,8 +5,9 @@ DASH video + audio) with input seeking over HTTP Range requests - and writes the
   applied by ffmpeg's autorotate, pixel aspect applied, square pixels), short side ``short_side`` with
   even sizes, a constant frame rate (the source's, capped at ``max_fps``, or a fixed ``fps``);
 * a 16-bit FLAC at ``sample_rate`` / ``channels``;
-* small grey thumbnails of frames spread over the clip, piped back (y4m) for the probe's picture measures,
-  so nothing decodes the new mp4 again.
+* small thumbnails (Y, Cb and Cr planes, full range 0-255) of frames spread over the whole clip, its
+  first and last frames included, piped back (y4m) for the probe's picture measures, so nothing decodes
+  the new mp4 again.
 
 Both outputs start at the segment's start: the cut is frame- and sample-accurate (input ``-ss``/``-t``,
 decoded and trimmed), and a stream that starts late inside the segment is padded at the start (the
@@ -22,6 +23,7 @@ with clips in parallel, gives byte-identical reruns at the same throughput.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -164,6 +166,13 @@ def _input_args(inp: PassInput, start: float, duration: float, socket_timeout: f
     return [*args, "-t", f"{duration:.6f}", "-i", inp.url]
 
 
+def thumbnail_frames(cut: Cut) -> list[int]:
+    """The output frames the pass samples as thumbnails: ``THUMBNAILS`` spread evenly from the first frame to
+    the last, whatever the clip's length, so the frozen filter compares the clip's ends too."""
+    last = max(0, math.ceil(cut.duration * cut.rate - 1e-6) - 1)
+    return sorted({round(last * k / (THUMBNAILS - 1)) for k in range(THUMBNAILS)})
+
+
 def filter_graph(cut: Cut, short_side: int) -> str:
     """The pass's filter graph: ``[v]`` the picture, ``[t]`` the thumbnails, ``[a]`` the sound. Commas
     inside an option are escaped (``\\,``): unescaped they separate filters."""
@@ -177,9 +186,8 @@ def filter_graph(cut: Cut, short_side: int) -> str:
         chain_a += [f"atrim=start={pre:.6f}", f"asetpts=PTS-{pre:.6f}/TB"]
     chain_v += [f"scale=w={w}:h={h}", "setsar=1", f"fps=fps={cut.rate}:start_time=0", "format=yuv420p",
                 "split=2[v][sampled]"]
-    interval = max(cut.duration / THUMBNAILS, 1e-3)
-    thumbs = (f"[sampled]select=isnan(prev_selected_t)+gte(t-prev_selected_t\\,{interval:.6f}),"
-              f"scale=w={THUMB_WIDTH}:h=-2,format=gray[t]")
+    picks = "+".join(f"eq(n\\,{i})" for i in thumbnail_frames(cut))
+    thumbs = f"[sampled]select={picks},scale=w={THUMB_WIDTH}:h=-2:out_range=full,format=yuv444p[t]"
     chain_a += ["aresample=async=1:first_pts=0[a]"]  # pad a late start, keep gaps in sync
     return ";".join([video[0] + ",".join(chain_v), thumbs, audio[0] + ",".join(chain_a)])
 
@@ -213,18 +221,21 @@ def _file(path: str | os.PathLike) -> str:
 
 
 def read_y4m(data: bytes) -> list[np.ndarray]:
-    """Frames of a grey (Cmono) y4m stream."""
+    """Frames of a 4:4:4 (C444) y4m stream, each ``(height, width, 3)``: the Y, Cb and Cr planes."""
     if not data:
         return []
     head, _, body = data.partition(b"\n")
     fields = dict((f[:1], f[1:]) for f in head.split()[1:])
     w, h = int(fields[b"W"]), int(fields[b"H"])
-    frames, pos, size = [], 0, w * h
+    if not fields.get(b"C", b"").startswith(b"444"):
+        raise ValueError(f"y4m thumbnails are C{fields.get(b'C', b'?').decode()}, not C444 (planar Y, Cb, Cr)")
+    frames, pos, size = [], 0, 3 * w * h
     while pos < len(body):
         nl = body.find(b"\n", pos)
         if nl < 0 or not body.startswith(b"FRAME", pos) or nl + 1 + size > len(body):
             break
-        frames.append(np.frombuffer(body, np.uint8, size, nl + 1).reshape(h, w).astype(np.float32))
+        planes = np.frombuffer(body, np.uint8, size, nl + 1).reshape(3, h, w)
+        frames.append(planes.transpose(1, 2, 0).astype(np.float32))
         pos = nl + 1 + size
     return frames
 

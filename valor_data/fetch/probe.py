@@ -1,16 +1,18 @@
 """Read media in-process with PyAV: a source's header facts before the pass (:func:`probe_input`), and
 the pass's files afterwards (:func:`read_outputs`) with the measures the filters decide on.
 
-The normalising pass (``normalize``) writes the clip and samples small grey thumbnails of it on the way,
+The normalising pass (``normalize``) writes the clip and samples small colour thumbnails of it on the way,
 so no filter re-opens or re-decodes the file. :func:`read_outputs` gives:
 * stream facts: duration, fps, size, codecs, sample rate, channels (from the containers);
 * ``rms_db``: the RMS level of all audio of the clip, in dBFS (floor -120 for digital silence);
-* on the pass's thumbnails (0-255): ``motion``, the largest mean absolute difference between consecutive
-  thumbnails over the whole picture, and ``block_motion``, the same on the worst block of a ``GRID`` x
-  ``GRID`` split of the picture (change anywhere counts: a small object moving over a still background is
-  motion); ``luma``, the brightest thumbnail's mean, and ``dark_share``, the smallest share of dark pixels
-  (at most ``DARK_LUMA``) of any thumbnail (black means almost every pixel dark, as in ffmpeg's
-  blackdetect).
+* on the pass's thumbnails (Y, Cb and Cr planes, 0-255), compared between every two of them (the clip's
+  first and last frames included, so slow motion adds up): ``motion``, the largest mean absolute grey
+  difference over the whole picture, and ``block_motion`` / ``colour_motion``, the same on the worst block
+  of a ``GRID`` x ``GRID`` split of the picture in the Y plane / in either chroma plane (change anywhere
+  counts: a small object moving over a still background is motion, and so is one of another colour but
+  the same brightness); ``luma``, the brightest thumbnail's mean, and ``dark_share``, the smallest share
+  of dark pixels (at most ``DARK_LUMA``) of any thumbnail (black means almost every pixel dark, as in
+  ffmpeg's blackdetect).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 SILENCE_FLOOR_DB = -120.0
 THUMB_WIDTH = 64
-GRID = 16  # block_motion: a 16 x 16 grid, each block 1/256 of the picture (4 x 3 pixels of a 4:3 thumbnail)
+GRID = 16  # block_motion, colour_motion: 16 x 16 blocks, each 1/256 of the picture (4 x 3 pixels at 4:3)
 DARK_LUMA = 25.0  # a dark pixel, 0-255: about ffmpeg blackdetect's default (10 % of the video range)
 
 
@@ -52,6 +54,7 @@ class ProbeFacts:
     rms_db: float | None = None
     motion: float | None = None
     block_motion: float | None = None
+    colour_motion: float | None = None
     luma: float | None = None
     dark_share: float | None = None
     frames_sampled: int = 0
@@ -109,22 +112,27 @@ def _summarise(facts: ProbeFacts, seg: _Segment) -> None:
     thumbs = [th for _, th in sorted(seg.thumbs, key=lambda x: x[0])]
     facts.frames_sampled = len(thumbs)
     if thumbs:
-        facts.luma = float(max(th.mean() for th in thumbs))
-        facts.dark_share = min(dark_share(th) for th in thumbs)
-        pairs = list(zip(thumbs, thumbs[1:], strict=False))
-        facts.motion = float(max((np.abs(b - a).mean() for a, b in pairs), default=0.0))
-        facts.block_motion = max((block_motion(a, b) for a, b in pairs), default=0.0)
+        facts.luma = float(max(th[..., 0].mean() for th in thumbs))
+        facts.dark_share = min(dark_share(th[..., 0]) for th in thumbs)
+        facts.motion, facts.block_motion, facts.colour_motion = picture_change(np.stack(thumbs))
 
 
-def block_motion(a: np.ndarray, b: np.ndarray, grid: int = GRID) -> float:
-    """The largest mean absolute difference between two grey images over the blocks of a ``grid`` x
-    ``grid`` split (fewer rows or columns when the image has fewer pixels): where anything changes."""
-    diff = np.abs(b.astype(np.float32) - a.astype(np.float32))
-    h, w = diff.shape
+def picture_change(thumbs: np.ndarray, grid: int = GRID) -> tuple[float, float, float]:
+    """How much the picture changes between any two of ``thumbs`` (``(n, height, width, 3)``: Y, Cb, Cr,
+    0-255): the largest mean absolute difference over the whole Y plane, and over the worst block of a
+    ``grid`` x ``grid`` split (fewer rows or columns when the image has fewer pixels) in the Y plane and in
+    the chroma planes. Every pair rather than neighbours: slow motion changes little from one sampled frame
+    to the next and a lot from the first to the last."""
+    first, second = np.triu_indices(len(thumbs), k=1)
+    if not len(first):
+        return 0.0, 0.0, 0.0
+    diff = np.abs(thumbs[second] - thumbs[first])  # (pairs, height, width, planes)
+    h, w = diff.shape[1:3]
     ys = np.linspace(0, h, min(grid, h) + 1).astype(int)
     xs = np.linspace(0, w, min(grid, w) + 1).astype(int)
-    sums = np.add.reduceat(np.add.reduceat(diff, ys[:-1], axis=0), xs[:-1], axis=1)
-    return float((sums / np.outer(np.diff(ys), np.diff(xs))).max())
+    sums = np.add.reduceat(np.add.reduceat(diff, ys[:-1], axis=1), xs[:-1], axis=2)
+    blocks = sums / np.outer(np.diff(ys), np.diff(xs))[None, :, :, None]
+    return float(diff[..., 0].mean(axis=(1, 2)).max()), float(blocks[..., 0].max()), float(blocks[..., 1:].max())
 
 
 def dark_share(image: np.ndarray, dark_luma: float = DARK_LUMA) -> float:

@@ -35,7 +35,7 @@ FAILING: dict[str, tuple[str, str]] = {  # ytid -> (synthetic kind, or "absent",
     "demoNoVideo": ("no_video", "no_video"),
     "demoSilent0": ("silent", "silent"),
     "demoFrozen0": ("frozen", "frozen"),
-    "-demoBlack0": ("black", "frozen"),
+    "-demoBlack0": ("black", "black"),
     "demoTooShrt": ("short", "too_short"),
     "demoCorrupt": ("corrupt", "decode_error"),
     "demoMissing": ("absent", "unavailable"),  # not on the mirror: HTTP 404

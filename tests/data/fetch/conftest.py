@@ -59,7 +59,7 @@ EXPECTED_MIRROR = {
     "novideoDDD4": "no_video",
     "silentEEEE5": "silent",
     "frozenFFFF6": "frozen",
-    "blackGGGGG7": "frozen",
+    "blackGGGGG7": "black",
     "shortHHHHH8": "too_short",
     "corruptIII9": "decode_error",
     "f404JJJJJ10": "unavailable",

@@ -155,11 +155,14 @@ def test_failures_keep_ffmpeg_words(tmp_path):
 
 
 def test_read_y4m():
-    frame = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    data = b"YUV4MPEG2 W4 H3 F25:1 Ip A0:0 Cmono\n" + (b"FRAME\n" + frame.tobytes()) * 2 + b"FRAME\n" + b"\0" * 5
+    planes = np.arange(36, dtype=np.uint8).reshape(3, 3, 4)  # Y, Cb, Cr of a 4 x 3 picture
+    data = b"YUV4MPEG2 W4 H3 F25:1 Ip A0:0 C444\n" + (b"FRAME\n" + planes.tobytes()) * 2 + b"FRAME\n" + b"\0" * 5
     frames = read_y4m(data)
-    assert len(frames) == 2 and (frames[1] == frame).all()  # a frame cut short is not a frame
+    assert len(frames) == 2 and frames[1].shape == (3, 4, 3)  # a frame cut short is not a frame
+    assert (frames[1][..., 0] == planes[0]).all() and (frames[1][..., 2] == planes[2]).all()
     assert read_y4m(b"") == []
+    with pytest.raises(ValueError, match="Cmono, not C444"):
+        read_y4m(b"YUV4MPEG2 W4 H3 F25:1 Ip A0:0 Cmono\n" + b"FRAME\n" + planes[0].tobytes())
 
 
 def test_options_are_validated():

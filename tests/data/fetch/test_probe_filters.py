@@ -16,7 +16,7 @@ SEGMENT = (0.5, 3.5)  # of a 4-s source
 # kind -> status with the default filters
 EXPECTED = {
     "ok": "ok", "no_audio": "no_audio", "no_video": "no_video", "silent": "silent", "frozen": "frozen",
-    "black": "frozen", "short": "too_short", "corrupt": "decode_error",
+    "black": "black", "short": "too_short", "corrupt": "decode_error",
 }
 FACT_NAMES = {f.name for f in fields(ProbeFacts)} - {"extra"}
 
@@ -54,13 +54,13 @@ def test_facts_of_a_good_clip(rows):
     assert facts.source_duration == pytest.approx(4.0, abs=0.05)
     assert -30 < facts.rms_db < -15  # a sine with a little noise
     assert facts.motion > 3 and facts.luma > 50 and facts.frames_sampled >= 3
-    assert facts.block_motion > 8 and facts.dark_share < 0.5
+    assert facts.block_motion > 8 and facts.colour_motion > 8 and facts.dark_share < 0.5
 
 
 def test_measures(rows):
     assert facts_of(rows["silent"]).rms_db == -120.0
     frozen = facts_of(rows["frozen"])
-    assert frozen.motion < 1.0 and frozen.block_motion < 8
+    assert frozen.motion < 1.0 and frozen.block_motion < 8 and frozen.colour_motion < 8
     black = facts_of(rows["black"])
     assert black.luma < 5 and black.dark_share == 1.0
     assert facts_of(rows["short"]).duration == pytest.approx(0.5, abs=0.05)  # the 1-s source ends at 1.0
@@ -89,7 +89,7 @@ def test_thresholds_are_configurable(rows, kinds, spec, tmp_path):
     assert apply_filters(build_filters(thresholds={"silence_db": -10.0}), facts).reason == "silent"
     assert apply_filters(build_filters(thresholds={"min_duration": 5.0}), facts).reason == "too_short"
     assert apply_filters(build_filters(thresholds={"frozen_diff": 1000.0}), facts).reason == "frozen"
-    assert apply_filters(build_filters(thresholds={"black_share": facts.dark_share}), facts).reason == "frozen"
+    assert apply_filters(build_filters(thresholds={"black_share": facts.dark_share}), facts).reason == "black"
     row = spec.fetch_one(kinds["frozen"], *SEGMENT, tmp_path, thresholds={"frozen_diff": 0.0})
     assert row["status"] == "ok"
 
