@@ -45,6 +45,7 @@ class ClipFilter:
     """Base: subclasses are frozen dataclasses (fields = thresholds) with a ``check`` method."""
 
     name: ClassVar[str] = ""
+    statuses: ClassVar[tuple[Status, ...]] = ()  # every status its check can reject with (the card counts them)
 
     def check(self, facts: ProbeFacts) -> Rejection | None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -54,6 +55,8 @@ class ClipFilter:
 @dataclass(frozen=True)
 class Decodable(ClipFilter):
     """Some video or audio must decode; a decoding error with nothing decoded before it rejects."""
+
+    statuses = (Status.DECODE_ERROR,)
 
     def check(self, facts: ProbeFacts) -> Rejection | None:
         if not (facts.has_video or facts.has_audio):
@@ -68,6 +71,8 @@ class Decodable(ClipFilter):
 @register("has_video")
 @dataclass(frozen=True)
 class HasVideo(ClipFilter):
+    statuses = (Status.NO_VIDEO,)
+
     def check(self, facts: ProbeFacts) -> Rejection | None:
         return None if facts.has_video else Rejection(Status.NO_VIDEO, "the file has no video stream")
 
@@ -75,6 +80,8 @@ class HasVideo(ClipFilter):
 @register("has_audio")
 @dataclass(frozen=True)
 class HasAudio(ClipFilter):
+    statuses = (Status.NO_AUDIO,)
+
     def check(self, facts: ProbeFacts) -> Rejection | None:
         return None if facts.has_audio else Rejection(Status.NO_AUDIO, "the file has no audio stream")
 
@@ -84,6 +91,7 @@ class HasAudio(ClipFilter):
 class MinDuration(ClipFilter):
     """The decoded segment (shortest of its streams) must last ``min_duration`` seconds."""
 
+    statuses = (Status.TOO_SHORT,)
     min_duration: float = 2.0
 
     def check(self, facts: ProbeFacts) -> Rejection | None:
@@ -99,6 +107,7 @@ class MinDuration(ClipFilter):
 class NotSilent(ClipFilter):
     """Audio RMS over the segment must reach ``silence_db`` dBFS."""
 
+    statuses = (Status.SILENT,)
     silence_db: float = -60.0
 
     def check(self, facts: ProbeFacts) -> Rejection | None:
@@ -127,6 +136,7 @@ class NotFrozen(ClipFilter):
     black.
     """
 
+    statuses = (Status.BLACK, Status.FROZEN)
     frozen_diff: float = 8.0
     black_share: float = 0.98
 
@@ -196,5 +206,7 @@ def apply_filters(filters: Iterable[ClipFilter], facts: ProbeFacts) -> Rejection
     for f in filters:
         rejection = f.check(facts)
         if rejection is not None:
+            if rejection.reason not in f.statuses:
+                raise AssertionError(f"filter {f.name} rejected with {rejection.reason.value}, not one of its statuses")
             return rejection
     return None

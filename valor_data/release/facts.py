@@ -18,21 +18,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from valor_data.clip import OK, REASONS, Status
+from valor_data.fetch.filters import FILTERS
 from valor_data.release.card_files import CardError
 from valor_data.release.clips_table import read_clips, valor32k_split_of
 from valor_data.shards.layout import CONFIG_NAME, MANIFEST_NAME, STATS_NAME
 
-# The manifest status each fetch filter (valor_data.fetch.filters) or download limit rejects a clip with.
-FILTER_STATUS: dict[str, Status] = {
-    "decodable": Status.DECODE_ERROR,
-    "has_video": Status.NO_VIDEO,
-    "has_audio": Status.NO_AUDIO,
-    "min_duration": Status.TOO_SHORT,
-    "not_silent": Status.SILENT,
-    "not_frozen": Status.FROZEN,
-    "--max-filesize": Status.TOO_LARGE,
-    "--max-duration": Status.TOO_LONG,
-}
+# The manifest status each download limit rejects a clip with (filters declare theirs: ClipFilter.statuses).
+LIMIT_STATUSES: dict[str, tuple[Status, ...]] = {"--max-filesize": (Status.TOO_LARGE,), "--max-duration": (Status.TOO_LONG,)}
+
+
+def statuses_of(name: str) -> tuple[Status, ...]:
+    """The statuses a fetch filter or download limit (by name) rejects clips with."""
+    return FILTERS[name].statuses if name in FILTERS else LIMIT_STATUSES.get(name, ())
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ class ShardFacts:
         if self.fetch is None:
             return {}
         active = [*self.fetch.filters, *(k for k, v in self.fetch.limits.items() if v is not None)]
-        return {name: self.status.get(FILTER_STATUS[name].value, 0) for name in active if name in FILTER_STATUS}
+        return {name: sum(self.status.get(s.value, 0) for s in statuses_of(name)) for name in active if statuses_of(name)}
 
     def reason(self, status: str) -> str:
         try:
