@@ -28,7 +28,8 @@ from valor_data.annotate.states import STAGES, ClipState
 from valor_data.clip import OK
 from valor_data.ontology import load_ontology
 from valor_data.progress import progress_bar
-from valor_data.shards.layout import INDEX_NAME, MANIFEST_NAME
+from valor_data.shards.layout import INDEX_NAME, MANIFEST_NAME, ShardError
+from valor_data.shards.samples import read_samples
 from valor_data.web.errors import InputError
 
 BATCH = 50_000
@@ -80,35 +81,33 @@ def _manifest(source: Path, columns: list[str]) -> tuple[pa.Table, int]:
 
 def _from_shards(source: Path) -> _Rows:
     manifest, not_ok = _manifest(source, [])
-    index = _read(source / INDEX_NAME, ["key", "shard", "member", "offset_data", "size"])
-    where: dict[str, dict[str, tuple[str, int, int]]] = {"mp4": {}, "flac": {}}
-    for key, shard, member, offset, size in zip(*(index.column(n).to_pylist() for n in index.column_names),
-                                                strict=True):
-        if member in where:
-            where[member][key] = (shard, offset, size)
+    try:
+        samples = read_samples(source, members=("mp4", "flac"))
+    except ShardError as e:
+        raise InputError(str(e)) from None
     cols = {name: manifest.column(name).to_pylist() for name in manifest.column_names}
     tars: dict[str, bool] = {}
     rows = _Rows([], [], [], [], not_ok, [])
     for i, clip_id in enumerate(cols["clip_id"]):
         key = cols["key"][i]
-        video, audio = where["mp4"].get(key), where["flac"].get(key)
+        sample = samples.get(key)
+        video, audio = (sample.members.get(m) if sample else None for m in ("mp4", "flac"))
         if video is None or audio is None:
             missing = " and ".join(m for m, found in (("mp4", video), ("flac", audio)) if found is None)
             rows.problems.append((clip_id, f"its {missing} member is not in {INDEX_NAME}"))
             continue
-        if video[0] != audio[0]:
-            rows.problems.append((clip_id, f"its members are in different tars ({video[0]}, {audio[0]})"))
+        if video.path != audio.path:
+            rows.problems.append((clip_id, f"its members are in different tars ({Path(video.path).name}, "
+                                           f"{Path(audio.path).name})"))
             continue
-        video_shard = video[0]
-        tar = source / video_shard
-        if tars.setdefault(video_shard, tar.is_file()) is False:
-            rows.problems.append((clip_id, f"tar {video_shard} is not in {source}"))
+        if tars.setdefault(video.path, Path(video.path).is_file()) is False:
+            rows.problems.append((clip_id, f"tar {Path(video.path).name} is not in {source}"))
             continue
         rows.clip_id.append(clip_id)
         rows.key.append(key)
         rows.labels.append(cols["labels"][i])
-        rows.media.append(json.dumps({"kind": "tar", "path": str(tar), "video": list(video[1:]),
-                                      "audio": list(audio[1:])}))
+        rows.media.append(json.dumps({"kind": "tar", "path": video.path, "video": [video.offset, video.size],
+                                      "audio": [audio.offset, audio.size]}))
     return rows
 
 

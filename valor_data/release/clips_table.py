@@ -8,10 +8,8 @@ tars hold, including captions that ``shard --captions`` replaced.
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,7 +18,8 @@ from valor_data.clip import ClipRef
 from valor_data.release.card_files import CardError
 from valor_data.resources import VALOR32K_SPLITS, annotations_dir
 from valor_data.shards.inputs import clean_captions
-from valor_data.shards.layout import INDEX_NAME
+from valor_data.shards.layout import ShardError
+from valor_data.shards.samples import Sample, read_json_members, read_samples
 
 CLIPS_SCHEMA = pa.schema(
     [
@@ -41,40 +40,25 @@ CLIPS_SCHEMA = pa.schema(
 def read_clips(shard_dir: Path, split: str | None = None) -> pa.Table:
     """The samples of ``shard_dir`` in tar order. ``split`` names the split of every clip; without it, a
     clip's split is the official VALOR-32K split that lists it (null for a clip in none)."""
-    index_path = shard_dir / INDEX_NAME
-    if not index_path.is_file():
-        raise CardError(f"{shard_dir}: no {INDEX_NAME}; give a directory written by a finished `valor-data shard`")
-    index = pq.read_table(index_path, columns=["key", "shard", "member", "offset_data", "size"]).to_pylist()
+    try:
+        samples = read_samples(shard_dir, members=("json",))
+    except ShardError as e:
+        raise CardError(str(e)) from None
     official = {} if split else valor32k_split_of()
     rows = []
-    handles: dict[str, BinaryIO] = {}
-    try:
-        for row in index:
-            if row["member"] != "json":
-                continue
-            where = f"{shard_dir / row['shard']}: member {row['key']}.json"
-            try:
-                if row["shard"] not in handles:
-                    handles[row["shard"]] = open(shard_dir / row["shard"], "rb")  # noqa: SIM115 - closed below
-                handle = handles[row["shard"]]
-                handle.seek(row["offset_data"])
-                meta = json.loads(handle.read(row["size"]))
-            except (OSError, ValueError) as e:
-                raise CardError(f"{where}: unreadable ({e}); run `valor-data verify`") from None
-            if not isinstance(meta, dict):
-                raise CardError(f"{where}: not a JSON object; run `valor-data verify`")
-            rows.append(_row(row["key"], row["shard"], meta, split or official.get(row["key"])))
-    finally:
-        for handle in handles.values():
-            handle.close()
+    for sample, meta, problem in read_json_members(samples.values()):
+        if problem:
+            raise CardError(f"{sample.members['json'].path}: sample {sample.key}: {problem}; run `valor-data verify`")
+        rows.append(_row(sample, meta, split or official.get(sample.key)))
     return pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA)
 
 
-def _row(key: str, shard: str, meta: dict, split: str | None) -> dict:
-    ref = ClipRef.from_key(key)
+def _row(sample: Sample, meta: dict, split: str | None) -> dict:
+    ref = ClipRef.from_key(sample.key)
     labels = [item for item in meta.get("labels") or [] if isinstance(item, dict)]
     return {
-        "key": key, "clip_id": ref.clip_id, "ytid": ref.ytid, "start": ref.start, "end": ref.end, "shard": shard,
+        "key": sample.key, "clip_id": ref.clip_id, "ytid": ref.ytid, "start": ref.start, "end": ref.end,
+        "shard": Path(sample.members["json"].path).name,
         "split": split, "captions": list(clean_captions(meta.get("captions"))),
         "labels": [str(item.get("mid", "")) for item in labels],
         "label_names": [str(item.get("name", "")) for item in labels],

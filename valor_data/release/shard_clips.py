@@ -9,38 +9,21 @@ directory, or the split files of ``valor-data split`` (``{split}_ids.txt`` or ``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-import pyarrow.parquet as pq
 
 from valor_data.clip import ClipRef, InvalidClip
 from valor_data.inputs import BadRow, read_clips
 from valor_data.shards.inputs import clean_captions
-from valor_data.shards.layout import INDEX_NAME
+from valor_data.shards.layout import ShardError
+from valor_data.shards.samples import MemberRange, Sample, read_json_members, read_samples
 from valor_data.splits.audit import split_files_in, split_name_of
 from valor_data.splits.stratify import SPLITS
 
 
 class ExportError(Exception):
     """A shard directory, split file or output folder an export cannot use; the message is one line."""
-
-
-@dataclass(frozen=True)
-class MemberRange:
-    """One tar member's data: ``size`` bytes from ``offset`` in ``tar``."""
-
-    tar: str
-    offset: int
-    size: int
-
-    @property
-    def ffmpeg_url(self) -> str:
-        """The member as an ffmpeg input, read in place through the ``subfile`` protocol."""
-        return f"subfile,,start,{self.offset},end,{self.offset + self.size},,:{self.tar}"
 
 
 @dataclass(frozen=True)
@@ -57,64 +40,27 @@ class ShardClip:
 
 def read_shard_clips(shard_dir: str | Path) -> list[ShardClip]:
     """Every sample of ``shard_dir``, in tar order (shard, then offset), from its index and json members."""
-    root = Path(shard_dir)
-    index_path = root / INDEX_NAME
-    if not index_path.is_file():
-        raise ExportError(f"{root}: no {INDEX_NAME} here; give a directory written by `valor-data shard` "
-                          "(a finished run)")
     try:
-        index = pq.read_table(index_path, columns=["key", "clip_id", "shard", "member", "offset_data", "size"])
-    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad parquet / missing column
-        raise ExportError(f"{index_path}: not a shard index ({e})") from None
-    members: dict[str, dict[str, MemberRange]] = {}
-    index_ids: dict[str, str] = {}
-    tars = {name: str((root / name).resolve()) for name in index.column("shard").unique().to_pylist()}
-    columns = [index.column(name).to_pylist() for name in ("key", "clip_id", "shard", "member", "offset_data", "size")]
-    for key, clip_id, shard, member, offset, size in zip(*columns, strict=True):  # no dict per row: 4M at VALOR-1M
-        members.setdefault(key, {})[member] = MemberRange(tars[shard], offset, size)
-        if clip_id:
-            index_ids[key] = clip_id
-    clips = []
-    handles: dict[str, BinaryIO] = {}
-    try:
-        for key, by_member in members.items():
-            clips.append(_clip(key, by_member, index_ids.get(key, ""), handles))
-    finally:
-        for handle in handles.values():
-            handle.close()
-    first = {key: min((m.tar, m.offset) for m in by_member.values()) for key, by_member in members.items()}
-    return sorted(clips, key=lambda c: first[c.key])
+        samples = read_samples(shard_dir)
+    except ShardError as e:
+        raise ExportError(str(e)) from None
+    return [_clip(sample, meta, problem) for sample, meta, problem in read_json_members(samples.values())]
 
 
-def _clip(key: str, by_member: dict[str, MemberRange], index_id: str, handles: dict[str, BinaryIO]) -> ShardClip:
-    video = by_member.get("mp4")
-    audio = by_member.get("flac")
+def _clip(sample: Sample, meta: dict, problem: str) -> ShardClip:
+    video = sample.members.get("mp4")
+    audio = sample.members.get("flac")
     audio = audio if audio is not None and audio.size > 0 else None
-    meta, problem = {}, ""
-    json_member = by_member.get("json")
-    if json_member is None:
-        problem = "no .json member (clip id and captions)"
-    else:
-        try:
-            if json_member.tar not in handles:
-                handles[json_member.tar] = open(json_member.tar, "rb")  # noqa: SIM115 - closed by the caller
-            handle = handles[json_member.tar]
-            handle.seek(json_member.offset)
-            meta = json.loads(handle.read(json_member.size))
-            if not isinstance(meta, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            meta, problem = {}, f"unreadable .json member: {e}"
-    clip_id = meta.get("clip_id") or index_id
+    clip_id = meta.get("clip_id") or sample.clip_id
     if not clip_id:
         try:
-            clip_id = ClipRef.from_key(key).clip_id
+            clip_id = ClipRef.from_key(sample.key).clip_id
         except InvalidClip:
-            clip_id, problem = key, problem or f"no clip id for sample {key}"
+            clip_id, problem = sample.key, problem or f"no clip id for sample {sample.key}"
     if video is None and not problem:
         problem = "no .mp4 member"
     captions = clean_captions(meta.get("captions") if isinstance(meta.get("captions"), list) else ())
-    return ShardClip(clip_id, key, captions, video, audio, problem)
+    return ShardClip(clip_id, sample.key, captions, video, audio, problem)
 
 
 @dataclass

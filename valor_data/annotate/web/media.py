@@ -23,6 +23,8 @@ from pathlib import Path
 
 from starlette.responses import Response
 
+from valor_data.shards.samples import MemberRange
+
 CACHE_BYTES = 256 * 1024 * 1024
 REMUX_TIMEOUT_S = 60
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -33,25 +35,20 @@ class MediaError(Exception):
 
 
 @dataclass(frozen=True)
-class Member:
-    """Bytes ``[offset, offset + size)`` of ``path`` (a tar member's data), or the whole file (size -1)."""
+class MediaFile:
+    """A whole media file (a fetch directory's clip)."""
 
     path: str
-    offset: int = 0
-    size: int = -1
 
-    def ffmpeg_input(self) -> str:
-        if self.size < 0:
-            return f"file:{self.path}"
-        if ",," in self.path:
-            raise MediaError(f"{self.path}: a path with ',,' cannot be read through ffmpeg's subfile protocol")
-        return f"subfile,,start,{self.offset},end,{self.offset + self.size},,:{self.path}"
+    @property
+    def ffmpeg_url(self) -> str:
+        return f"file:{self.path}"
 
 
 @dataclass(frozen=True)
 class ClipMedia:
-    video: Member
-    audio: Member
+    video: MemberRange | MediaFile
+    audio: MemberRange | MediaFile
 
 
 def parse_media(spec: dict) -> ClipMedia:
@@ -60,12 +57,12 @@ def parse_media(spec: dict) -> ClipMedia:
     try:
         if spec["kind"] == "tar":
             path = str(spec["path"])
-            members = [Member(path, int(spec[k][0]), int(spec[k][1])) for k in ("video", "audio")]
+            members = [MemberRange(path, int(spec[k][0]), int(spec[k][1])) for k in ("video", "audio")]
             if any(m.offset < 0 or m.size <= 0 for m in members):
                 raise ValueError("negative offset or empty member")
             return ClipMedia(*members)
         if spec["kind"] == "files":
-            return ClipMedia(Member(str(spec["video"])), Member(str(spec["audio"])))
+            return ClipMedia(MediaFile(str(spec["video"])), MediaFile(str(spec["audio"])))
         raise ValueError(f"unknown kind {spec['kind']!r}")
     except (ValueError, KeyError, TypeError, IndexError) as e:
         raise MediaError(f"clip media {json.dumps(spec)[:200]} is unusable ({e})") from None
@@ -77,9 +74,13 @@ def remux(media: ClipMedia) -> bytes:
     for m in (media.video, media.audio):
         if not Path(m.path).is_file():
             raise MediaError(f"{m.path}: media file not found")
+    try:
+        inputs = [media.video.ffmpeg_url, media.audio.ffmpeg_url]
+    except ValueError as e:  # a path ffmpeg's subfile protocol cannot name
+        raise MediaError(str(e)) from None
     with tempfile.TemporaryDirectory(prefix="valor-media-") as tmp:
         out = Path(tmp) / "clip.mp4"  # +faststart rewrites the file: it needs a seekable output, not a pipe
-        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", media.video.ffmpeg_input(), "-i", media.audio.ffmpeg_input(),
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", inputs[0], "-i", inputs[1],
                "-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-strict", "experimental",
                "-movflags", "+faststart", "-f", "mp4", str(out)]
         try:

@@ -21,6 +21,7 @@ from valor_data.annotate.people import User, create_invites, identify, join, set
 from valor_data.annotate.problems import common_problems, feedback_for
 from valor_data.annotate.states import ClipState, Role
 from valor_data.annotate.status import progress
+from valor_data.annotate.web.guidelines import guidelines_html
 from valor_data.annotate.web.media import ranged_response
 from valor_data.annotate.web.routing import ANYONE, HOSTS, WRITERS, WebState, endpoint, render
 from valor_data.annotate.web.views import (
@@ -218,7 +219,7 @@ def training(request: Request, state: WebState, user: User, _data) -> Response:
 
 @endpoint()
 def guidelines(request: Request, state: WebState, user: User | None, _data) -> Response:
-    return render(request, "guidelines.html", guidelines=state.campaign.config.guidelines())
+    return render(request, "guidelines.html", guidelines=guidelines_html(state.campaign.config.guidelines()))
 
 
 @endpoint(WRITERS)

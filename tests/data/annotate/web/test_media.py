@@ -119,3 +119,10 @@ def test_prefetch_remuxes_once_in_the_background(monkeypatch):
     clip = parse_media({"kind": "files", "video": "/a.mp4", "audio": "/a.flac"})
     assert cache.prefetch(clip).result(timeout=10) == b"mp4"
     assert cache.get(clip) == b"mp4" and made == ["/a.mp4"]
+
+
+def test_a_tar_path_with_double_commas_is_refused_by_name(tmp_path):
+    tar = tmp_path / "a,,b.tar"
+    tar.write_bytes(b"\0" * 1024)
+    with pytest.raises(MediaError, match=r"a,,b.tar: a path with ',,' cannot be read through ffmpeg's subfile"):
+        remux(parse_media({"kind": "tar", "path": str(tar), "video": [0, 512], "audio": [512, 512]}))

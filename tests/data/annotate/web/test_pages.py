@@ -134,9 +134,20 @@ def test_host_page_qualifies_invites_decides_and_exports(web, media_helpers):
 
 
 def test_guidelines_training_and_home(web):
-    assert "Writing an audiovisual caption" in web.client.get("/guidelines").text
+    assert "<h1>Writing an audiovisual caption</h1>" in web.client.get("/guidelines").text
     trainee = web.browser(Role.ANNOTATOR, qualified=False)
     training = trainee.get("/training")
     assert "You are not qualified yet" in training.text and "7G0CFAGswrw_240.000_250.000" in training.text
     home = trainee.get("/")
     assert 'href="/dashboard"' in home.text and trainee.pseudonym in home.text
+
+
+def test_guidelines_render_markdown_and_show_raw_html_as_text(web):
+    web.c.config.guidelines_path.write_text(
+        "## Sounds first\n\nName **what you hear**.\n\n<script>alert(1)</script>\n\n"
+        "<img src=x onerror=alert(2)> and [a link](javascript:alert(3))\n", encoding="utf-8")
+    page = web.client.get("/guidelines").text
+    assert "<h2>Sounds first</h2>" in page and "<strong>what you hear</strong>" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page and "<img" not in page
+    assert 'href="javascript:' not in page
