@@ -24,7 +24,7 @@ _._on_connect  # SQLAlchemy event listeners (valor_data/web/database.py): called
 _._on_begin
 _.isolation_level  # sqlite3 connection attribute set for SQLAlchemy's BEGIN handling (valor_data/web/database.py)
 _.init  # click command `valor-bench challenge init` (valor_bench/commands/challenge.py)
-_.ticks  # valor_bench/server/charts.py: read by the board's SVG templates
+_.ticks  # valor_data/web/charts.py: read by the SVG chart macro
 
 # Fields and functions of the public Python API, read by callers outside the packages.
 _.concept  # valor_data.captions.acd.Match.concept: what ConceptMatcher.match found
