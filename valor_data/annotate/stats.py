@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from statistics import median
 
+from sqlalchemy import func, select
+
 from valor_data.annotate.agreement import (
     ReviewerAgreement,
     Verdict,
@@ -26,6 +28,9 @@ from valor_data.annotate.agreement import (
     panel_table,
     reviewer_agreement,
 )
+from valor_data.annotate.schema import captions, clips, review_slots, users
+from valor_data.annotate.state import Campaign
+from valor_data.annotate.states import STAGES, ClipState
 from valor_data.captions.acd import AcdCounts, matcher_for
 from valor_data.inputs import read_annotations
 from valor_data.resources import VALOR32K_SPLITS, valor32k_annotation_path
@@ -219,6 +224,31 @@ def _drafts(captions: Sequence[CaptionRecord]) -> list[GroupFigures]:
         secs = [c.seconds for c in part if c.seconds is not None]
         out.append(GroupFigures(group, len(part), fig.avg_len, fig.acd, acc.rate, median(secs) if secs else None))
     return out
+
+
+def collect(c: Campaign) -> Records:
+    """The campaign's clips per stage and state, its captions and decided review slots, in one read."""
+    K, C, S = clips.c, captions.c, review_slots.c
+    authors, reviewers = users.alias("authors"), users.alias("reviewers")
+    with c.db.read() as conn:
+        progress: dict[str, dict[str, int]] = {stage: {} for stage in STAGES}
+        for stage, state, n in conn.execute(select(K.stage, K.state, func.count()).group_by(K.stage, K.state)):
+            progress.setdefault(stage, {})[state] = int(n)
+        caption_rows = [CaptionRecord(r.id, r.stage, r.round, r.pseudonym, r.text, r.seconds, bool(r.draft_shown),
+                                      r.status)
+                        for r in conn.execute(select(C.id, C.stage, C.round, authors.c.pseudonym, C.text, C.seconds,
+                                                     C.draft_shown, C.status)
+                                              .join(authors, authors.c.id == C.author_id).order_by(C.id))]
+        verdict_rows = [VerdictRecord(r.caption_id, r.stage, r.pseudonym, r.verdict, r.reason, r.seconds)
+                        for r in conn.execute(select(S.caption_id, C.stage, reviewers.c.pseudonym, S.verdict,
+                                                     S.reason, S.seconds)
+                                              .join(captions, C.id == S.caption_id)
+                                              .join(reviewers, reviewers.c.id == S.reviewer_id)
+                                              .where(S.verdict.is_not(None)).order_by(S.id))]
+        rounds = [int(r) for r in conn.execute(select(K.round).where(K.state == ClipState.ACCEPTED.value,
+                                                                     K.gold.is_(False))).scalars()]
+    second = c.config.stages.get(KAPPA_STAGE)
+    return Records(progress, caption_rows, verdict_rows, rounds, second.reviewers if second else 0)
 
 
 def dashboard(records: Records) -> Dashboard:
