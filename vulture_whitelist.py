@@ -51,3 +51,18 @@ _.luma  # fetch.probe.ProbeFacts.luma: a measure recorded in the manifest's prob
 _.thread_count  # PyAV codec-context setting read by libavcodec when the decoder opens
 _.clips_resumed  # fetch.run.FetchSummary: part of fetch's --json summary (asdict in to_dict)
 _.reasons_table  # fetch.failures: generates the docs' manifest-status table; test_failures.py keeps the two equal
+
+# valor_data.annotate's core: called by the campaign's web app (valor_data.annotate.web) and its CLI.
+_.save_caption
+_.save_verdict
+_.host_decide
+_.set_qualified
+_.list_people
+_.create_invites
+_.load_drafts
+_.next_write
+_.next_review
+_.lease_media
+_.reviewer  # Feedback.reviewer, WriteTask.feedback, CampaignConfig.rate_limit_per_minute: read by the web app
+_.feedback
+_.rate_limit_per_minute
