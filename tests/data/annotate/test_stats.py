@@ -6,16 +6,22 @@ from __future__ import annotations
 import pytest
 
 from valor_data.annotate.agreement import Verdict, fleiss_kappa, panel_table, reviewer_agreement
+from valor_data.annotate.assign import next_review, next_write
+from valor_data.annotate.invariants import check
+from valor_data.annotate.simulate import Ack
+from valor_data.annotate.states import Role
 from valor_data.annotate.stats import (
     PAPER_VALOR32K,
     CaptionRecord,
     Records,
     VerdictRecord,
     bins,
+    collect,
     dashboard,
     text_figures,
     valor32k_figures,
 )
+from valor_data.annotate.work import save_caption, save_verdict
 
 # The worked example of the Wikipedia article "Fleiss' kappa": 10 subjects, 14 raters, 5 categories;
 # P-bar = 0.378, Pe-bar = 0.213, kappa = 0.210.
@@ -139,3 +145,46 @@ def test_dashboard_figures_on_hand_made_records():
 def test_dashboard_of_an_empty_campaign():
     d = dashboard(Records({"training": {}, "first": {}, "second": {}}, [], [], [], 3))
     assert d.kappa is None and d.captions_per_hour is None and d.text.captions == 0 and d.drafts == []
+
+
+def test_collect_reads_the_campaign_database(campaign, h):
+    """A second-stage clip rejected 2 of 3 then rewritten and accepted, a first-stage clip accepted: the
+    figures the dashboard shows, and the campaign's promises hold on the same database."""
+    [second] = h.add_clips(campaign, 1, stage="second")
+    [first] = h.add_clips(campaign, 1, stage="first", start=1)
+    author = h.person(campaign)
+    reviewers = [h.person(campaign, Role.REVIEWER) for _ in range(3)]
+    host = h.person(campaign, Role.HOST)
+    acks = []
+
+    def write(text, seconds):
+        task = next_write(campaign, author)
+        saved = save_caption(campaign, author, task.lease, text, seconds)
+        acks.append(Ack("caption", author.pseudonym, saved.caption_id, task.clip_id, text))
+        return task
+
+    def judge(who, verdict, reason=None):
+        task = next_review(campaign, who)
+        save_verdict(campaign, who, task.lease, verdict, reason, "", 4.0)
+        acks.append(Ack("verdict", who.pseudonym, task.caption_id, task.clip_id, verdict))
+
+    written = {write("a man stands in a room for a while", 30.0).clip_id}
+    for who, verdict in zip(reviewers, ("reject", "reject", "accept"), strict=True):
+        judge(who, verdict, "no-sound" if verdict == "reject" else None)
+    written |= {write(h.GOOD, 90.0).clip_id, write(h.GOOD + " A dog barks.", 60.0).clip_id}
+    for who in reviewers:
+        judge(who, "accept")
+    judge(host, "accept")
+
+    records = collect(campaign)
+    assert written == {first, second}
+    assert records.progress["second"] == {"accepted": 1} and records.progress["first"] == {"accepted": 1}
+    assert [c.status for c in records.captions] == ["rejected", "accepted", "accepted"]
+    assert {c.author for c in records.captions} == {author.pseudonym}
+    assert len(records.verdicts) == 7 and sorted(records.accepted_rounds) == [1, 2] and records.panel_size == 3
+    d = dashboard(records)
+    assert d.acceptance["second"].rate == pytest.approx(1 / 2) and d.reasons["second"] == [("no-sound", 2)]
+    assert d.kappa_panels == 2 and d.rounds == [(1, 1), (2, 1)]
+    assert d.captions_per_hour == pytest.approx(3 * 3600 / 180)
+    assert check(campaign, acks).ok
+    assert check(campaign, [Ack("caption", author.pseudonym, acks[0].caption_id, second, "another text")]).lost
