@@ -66,3 +66,16 @@ _.lease_media
 _.reviewer  # Feedback.reviewer, WriteTask.feedback, CampaignConfig.rate_limit_per_minute: read by the web app
 _.feedback
 _.rate_limit_per_minute
+
+# valor_data.annotate dashboard figures: fields read by templates/dashboard.html and GET /api/v1/dashboard (asdict)
+_.accept_share
+_.accepted_others_rejected
+_.length_bins
+_.hours
+_.accept_verdicts
+_.median_seconds
+_.captions_per_hour
+_.kappa_panels
+# valor_data.annotate.simulate: the load benchmark and the durability tests drive a server with these
+_.work_until
+_.actions
