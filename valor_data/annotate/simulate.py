@@ -10,7 +10,8 @@ caller can check afterwards that the database holds each one. A request the serv
 killed, or the connection broke) is counted as an error and not acknowledged: the agent asks again.
 
 Writers compose good captions (the clip's AudioSet labels as heard sounds, a scene, at least the campaign's
-minimum words) or, with the probability they are given, deliberately bad ones (no sound described). Careful
+minimum words) or, in a clip's first round and with the probability they are given, deliberately bad ones
+(no sound described); a rewrite after a rejection is a good caption. Careful
 reviewers reject a caption in which the ACD concept matcher finds no audio concept; a rubber stamp accepts
 everything (the dashboard flags it).
 """
@@ -132,7 +133,7 @@ class Agent:
         if r is None or r.status_code != 200:
             return None
         task = r.json()
-        bad = self.rng.random() < bad_share
+        bad = task.get("round", 1) == 1 and self.rng.random() < bad_share  # a rewrite heeds the feedback
         text = bad_caption(self.rng) if bad else good_caption(self.rng, task.get("labels") or [])
         saved = await self._post("save", "/captions", {"lease": task["lease"], "text": text, "seconds": seconds,
                                                         "draft_shown": task.get("draft") is not None})
