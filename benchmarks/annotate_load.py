@@ -1,8 +1,9 @@
 """Load on `valor-data annotate serve` at VALOR-1M scale, with the server SIGKILLed once and restarted.
 
-1. A VALOR-1M-size shard directory is made (index.parquet + manifest.parquet only: 1,180,000 ok clips with
-   AudioSet labels drawn from the ontology; no tar is read by this benchmark) and imported with
-   `valor-data annotate import` into a throwaway PostgreSQL 15: the import time and the database size.
+1. A VALOR-1M-size shard directory is made (index.parquet + manifest.parquet: 1,180,000 ok clips with
+   AudioSet labels drawn from the ontology; its tars are empty: no media is read by this benchmark) and
+   imported (``annotate.importing.import_clips``, what `valor-data annotate import` runs) into a throwaway
+   PostgreSQL 15: the import time and the database size.
 2. The server starts; 500 scripted annotators and reviewers (``valor_data.annotate.simulate``, one asyncio
    process, think time compressed so the server sees >= 100 actions/s) work for 5 minutes through the JSON
    API; halfway through, the server is SIGKILLed and started again on the same database.
@@ -14,7 +15,7 @@ The same runs on SQLite with 50 clients (``--sqlite``). The machine's load avera
 the end: the figures move with it.
 
     python benchmarks/annotate_load.py [--clips 1180000] [--clients 500] [--duration 300] [--think 4]
-        [--bad-share 0.2] [--no-kill] [--sqlite] [--keep DIR] [--json OUT]
+        [--bad-share 0.2] [--no-kill] [--import-only] [--sqlite] [--keep DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from valor_data.annotate import invariants  # noqa: E402
+from valor_data.annotate.campaign import write_example  # noqa: E402
+from valor_data.annotate.importing import import_clips  # noqa: E402
 from valor_data.annotate.people import create_invites  # noqa: E402
 from valor_data.annotate.simulate import (  # noqa: E402
     Agent,
@@ -69,7 +72,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def make_source(out: Path, n: int, seed: int = 0) -> Path:
-    """A shard directory's index and manifest for ``n`` ok clips of 10 s (no tar: nothing here reads media)."""
+    """A shard directory's index and manifest for ``n`` ok clips of 10 s; its tars are empty files (the import
+    checks they exist, nothing here reads media)."""
     rng = random.Random(seed)
     mids = sorted(load_ontology().classes)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,6 +97,8 @@ def make_source(out: Path, n: int, seed: int = 0) -> Path:
         "size": [400_000] * (n * len(members)),
     }
     pq.write_table(pa.table(index, schema=INDEX_SCHEMA), out / INDEX_NAME)
+    for shard in sorted(set(shards)):
+        (out / shard).touch()
     return out
 
 
@@ -101,8 +107,10 @@ def as_postgres_user(cmd: list[str]) -> list[str]:
     return cmd if os.geteuid() != 0 else ["runuser", "-u", "nobody", "--", *cmd]
 
 
-def start_postgres(base: Path) -> str:
-    """A throwaway PostgreSQL 15 on a unix socket in ``base``; returns the URL of a fresh database."""
+def start_postgres() -> tuple[Path, str]:
+    """A throwaway PostgreSQL 15 on a unix socket in a temporary directory of its own (the server runs as
+    another user when this runs as root); returns the directory and the URL of a fresh database."""
+    base = Path(tempfile.mkdtemp(prefix="annotate-load-pg-"))
     data = base / "pgdata"
     if os.geteuid() == 0:
         shutil.chown(base, "nobody")
@@ -114,12 +122,13 @@ def start_postgres(base: Path) -> str:
                    check=True, capture_output=True)
     subprocess.run(as_postgres_user([str(PG_BIN / "createdb"), "-h", str(base), "-U", "postgres", "campaign"]),
                    check=True, capture_output=True)
-    return f"postgresql://postgres@/campaign?host={base}"
+    return base, f"postgresql://postgres@/campaign?host={base}"
 
 
 def stop_postgres(base: Path) -> None:
     subprocess.run(as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(base / "pgdata"), "-m", "fast", "stop"]),
                    capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def database_size(c: Campaign) -> int:
@@ -130,19 +139,13 @@ def database_size(c: Campaign) -> int:
 
 
 def init_campaign(directory: Path) -> None:
-    subprocess.run([sys.executable, "-m", "valor_data.cli", "annotate", "init", str(directory)], check=True)
+    """The example campaign of `valor-data annotate init`, its annotators qualified on joining."""
+    write_example(directory)
     path = directory / "campaign.yaml"
     config = yaml.safe_load(path.read_text())
     config["qualification_min_accepted"] = 0  # the simulated annotators are qualified: no training round
     config["rate_limit_per_minute"] = 600
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def import_clips(directory: Path, source: Path, db_url: str | None) -> float:
-    began = time.monotonic()
-    subprocess.run([sys.executable, "-m", "valor_data.cli", "annotate", "import", str(directory), str(source),
-                    "--stage", "second", *(["--db", db_url] if db_url else [])], check=True)
-    return time.monotonic() - began
 
 
 async def run_clients(server: ServerProcess, invites: list[tuple[str, str]], duration: float, think: float,
@@ -207,15 +210,18 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     print(f"source: {args.clips:,} clips in {time.monotonic() - began:.1f} s")
     directory = work / "campaign"
     init_campaign(directory)
-    db_url = None if sqlite else start_postgres(work / "pg")
+    pg, db_url = (None, None) if sqlite else start_postgres()
     result: dict = {"clips": args.clips, "clients": clients, "database": "sqlite" if sqlite else "postgresql"}
     try:
-        seconds = import_clips(directory, source, db_url)
         c = Campaign.open(directory, db_url)
+        seconds = import_clips(c, source, "second", progress=True).seconds
         size = database_size(c)
         print(f"import: {args.clips:,} clips in {seconds:.1f} s ({args.clips / seconds:,.0f} clips/s); "
               f"database {size / 2**20:.0f} MiB")
         result["import"] = {"seconds": seconds, "database_bytes": size}
+        if args.import_only:
+            c.close()
+            return result
         n_annotators = int(clients * args.annotator_share)
         invites = [(t, "annotator") for t in create_invites(c, "annotator", n_annotators)]
         invites += [(t, "reviewer") for t in create_invites(c, "reviewer", clients - n_annotators)]
@@ -230,8 +236,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         result.update(report("PostgreSQL" if not sqlite else "SQLite", ledger, events, violations, clients))
         c.close()
     finally:
-        if db_url:
-            stop_postgres(work / "pg")
+        if pg:
+            stop_postgres(pg)
     print(f"load at end {load()}")
     return result
 
@@ -246,6 +252,7 @@ def main() -> int:
     p.add_argument("--think", type=float, default=4.0, help="seconds between a client's actions (jittered)")
     p.add_argument("--bad-share", type=float, default=0.2, help="share of deliberately bad captions")
     p.add_argument("--no-kill", action="store_true", help="do not SIGKILL the server halfway")
+    p.add_argument("--import-only", action="store_true", help="stop after the import")
     p.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     p.add_argument("--keep", type=Path, help="work in DIR and keep it")
     p.add_argument("--json", type=Path, help="write the figures here")
@@ -259,7 +266,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
-    bad = result["lost"] or result["two_writers"] or result["overfull"] or result["self_reviews"]
+    bad = result.get("lost") or result.get("two_writers") or result.get("overfull") or result.get("self_reviews")
     return 1 if bad else 0
 
 
