@@ -58,14 +58,16 @@ _.save_verdict
 _.host_decide
 _.set_qualified
 _.list_people
-_.create_invites
-_.load_drafts
 _.next_write
 _.next_review
 _.lease_media
 _.reviewer  # Feedback.reviewer, WriteTask.feedback, CampaignConfig.rate_limit_per_minute: read by the web app
 _.feedback
 _.rate_limit_per_minute
+_.common_problems  # the problems and feedback pages
+_.feedback_for
+_.clip_state
+_.import_  # click command `valor-data annotate import` (valor_data/commands/annotate.py)
 
 # valor_data.annotate dashboard figures: fields read by templates/dashboard.html and GET /api/v1/dashboard (asdict)
 _.accept_share

@@ -23,6 +23,7 @@ NOT_SHARED = {("valor-bench serve", "workers")}
 
 SHOWS_PROGRESS = {
     "valor-data fetch", "valor-data shard", "valor-data verify", "valor-data split", "valor-data acd",
+    "valor-data annotate import",
     "valor-bench evaluate", "valor-bench submit", "valor-model train", "valor-model predict",
 }  # fmt: skip
 

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from statistics import median
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from valor_data.annotate import status
 from valor_data.annotate.agreement import (
     ReviewerAgreement,
     Verdict,
@@ -30,7 +31,7 @@ from valor_data.annotate.agreement import (
 )
 from valor_data.annotate.schema import captions, clips, review_slots, users
 from valor_data.annotate.state import Campaign
-from valor_data.annotate.states import STAGES, ClipState
+from valor_data.annotate.states import ClipState
 from valor_data.captions.acd import AcdCounts, matcher_for
 from valor_data.inputs import read_annotations
 from valor_data.resources import VALOR32K_SPLITS, valor32k_annotation_path
@@ -230,10 +231,8 @@ def collect(c: Campaign) -> Records:
     """The campaign's clips per stage and state, its captions and decided review slots, in one read."""
     K, C, S = clips.c, captions.c, review_slots.c
     authors, reviewers = users.alias("authors"), users.alias("reviewers")
+    progress = {stage: dict(figures["clips"]) for stage, figures in status.progress(c)["stages"].items()}
     with c.db.read() as conn:
-        progress: dict[str, dict[str, int]] = {stage: {} for stage in STAGES}
-        for stage, state, n in conn.execute(select(K.stage, K.state, func.count()).group_by(K.stage, K.state)):
-            progress.setdefault(stage, {})[state] = int(n)
         caption_rows = [CaptionRecord(r.id, r.stage, r.round, r.pseudonym, r.text, r.seconds, bool(r.draft_shown),
                                       r.status)
                         for r in conn.execute(select(C.id, C.stage, C.round, authors.c.pseudonym, C.text, C.seconds,
