@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import yaml
 
 from valor_data.annotate.simulate import API, Agent, Ledger, ServerProcess, careful_judge, rubber_stamp
 
@@ -45,8 +44,9 @@ class CampaignResult:
 Run = Callable[..., str]  # Demo.run: a CLI as a user types it, its stdout returned
 
 
-def _invites(run: Run, directory: Path, role: str, n: int) -> list[str]:
-    out = run("valor-data", "annotate", "invite", str(directory), "--role", role, "-n", str(n), step="annotate")
+def _invites(run: Run, directory: Path, url: str, role: str, n: int) -> list[str]:
+    out = run("valor-data", "annotate", "invite", str(directory), "--role", role, "-n", str(n), "--base-url", url,
+              step="annotate")
     found = [m.group(0) for m in INVITE.finditer(out)]
     if len(found) != n:
         raise RuntimeError(f"annotate invite printed {len(found)} invites, expected {n}")
@@ -88,17 +88,16 @@ def run_campaign(run: Run, out: Path, shards: Path) -> CampaignResult:
     """The whole campaign under ``out/campaign``; ``shards`` holds the demo's train/val/test shard folders."""
     directory, export = out / "campaign", out / "campaign_export"
     run("valor-data", "annotate", "init", str(directory), step="annotate")
-    config_path = directory / "campaign.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config["qualification_min_accepted"] = QUALIFY_AFTER
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    config = directory / "campaign.yaml"  # edited in place: its comments document the campaign
+    config.write_text(re.sub(r"(?m)^qualification_min_accepted: *\d+", f"qualification_min_accepted: {QUALIFY_AFTER}",
+                             config.read_text()))
     for split, stage in (("val", "training"), ("test", "first"), ("train", "second")):
         run("valor-data", "annotate", "import", str(directory), str(shards / split), "--stage", stage,
-            *(["--gold"] if stage == "training" else []), step="annotate")
-    invites = {"host": _invites(run, directory, "host", 1),
-               "reviewer": _invites(run, directory, "reviewer", CHECKERS + REVIEWERS),
-               "annotator": _invites(run, directory, "annotator", ANNOTATORS)}
+            "--split", split, "--no-progress", step="annotate")
     server = ServerProcess(directory, out / "campaign_serve.log")
+    invites = {"host": _invites(run, directory, server.url, "host", 1),
+               "reviewer": _invites(run, directory, server.url, "reviewer", CHECKERS + REVIEWERS),
+               "annotator": _invites(run, directory, server.url, "annotator", ANNOTATORS)}
     server.start()
     try:
         refused, board = asyncio.run(_script(server.url, invites))
