@@ -15,11 +15,11 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from valor_data.annotate.web.routing import ANYONE, WebState, endpoint, render
 
 from valor_data.annotate.people import User
 from valor_data.annotate.states import Role
 from valor_data.annotate.stats import Dashboard, TextFigures, collect, dashboard
+from valor_data.annotate.web.routing import ANYONE, WebState, endpoint, render
 from valor_data.web.charts import Chart, Row, bar_chart
 
 CACHE_SECONDS = 10.0
