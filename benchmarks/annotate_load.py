@@ -66,6 +66,15 @@ def load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -163,9 +172,11 @@ async def run_clients(server: ServerProcess, invites: list[tuple[str, str]], dur
         tasks = [asyncio.create_task(work_until(a, deadline, think, bad_share,
                                                 rubber_stamp if i >= len(agents) - stamps else careful_judge))
                  for i, a in enumerate(agents)]
+        cpu_before_kill = 0.0
         if kill_at is not None:
             await asyncio.sleep(kill_at)
             actions_before = ledger.actions()
+            cpu_before_kill = cpu_seconds(server.proc.pid)
             server.kill()
             killed = time.monotonic()
             restart_s = await asyncio.to_thread(server.start)
@@ -173,6 +184,8 @@ async def run_clients(server: ServerProcess, invites: list[tuple[str, str]], dur
                       "actions_before_kill": actions_before}
         await asyncio.gather(*tasks)
         events["elapsed_s"] = time.monotonic() - began
+        events["server_cpu_s"] = cpu_before_kill + cpu_seconds(server.proc.pid)
+        events["client_cpu_s"] = time.process_time()
     return ledger, events
 
 
@@ -189,13 +202,17 @@ def report(name: str, ledger: Ledger, events: dict, violations: invariants.Viola
         print(f"{op:<12} {r['n']:>8} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f}{flag}")
     rate = ledger.actions() / events["elapsed_s"]
     captions = sum(a.kind == "caption" for a in ledger.acks)
+    cpu = events["server_cpu_s"]
+    print(f"server CPU {cpu:.0f} s = {1000 * cpu / max(1, ledger.actions()):.1f} ms per action "
+          f"(one core serves at most {ledger.actions() / max(cpu, 1e-9):.0f} actions/s); clients' CPU "
+          f"{events['client_cpu_s']:.0f} s")
     print(f"actions/s {rate:.0f}; acknowledged captions {captions}, verdicts {len(ledger.acks) - captions}; "
           f"unanswered requests {dict(ledger.errors)}; refusals {dict(ledger.refusals)}")
     if "killed_at_s" in events:
         print(f"server SIGKILLed at {events['killed_at_s']} s, answering again after {events['restart_s']} s")
     print(f"acknowledged writes lost: {len(violations.lost)}; clips with two writers: {violations.two_writers}; "
           f"captions with more reviews than reviewers: {violations.overfull}; self reviews: {violations.self_reviews}")
-    return {"latency": rows, "actions_per_s": rate, "acknowledged": len(ledger.acks), "events": events,
+    return {"latency": rows, "actions_per_s": rate, "server_cpu_s": cpu, "acknowledged": len(ledger.acks), "events": events,
             "errors": dict(ledger.errors), "refusals": dict(ledger.refusals), "lost": len(violations.lost),
             "two_writers": violations.two_writers, "overfull": violations.overfull,
             "self_reviews": violations.self_reviews}

@@ -1,9 +1,10 @@
 """The demo's caption campaign: the three steps of the VALOR paper (Sec. 3.2) run by scripted people through
 `valor-data annotate serve`'s JSON API, on the demo's own shards.
 
-Gold clips (the val split) train the annotators: the host accepts their good captions and rejects a
-deliberately bad one, and they qualify. The test split is the first stage (the host and a checker review);
-the train split the second (three reviewers per caption, one of them a rubber stamp the dashboard flags).
+Gold clips (the val split) train the annotators: the host accepts their good captions and rejects the
+deliberately bad ones, and they qualify. The test split is the first stage (the host and the reviewers
+check it); the train split the second (three of the others per caption, blind; one reviewer is a rubber
+stamp the dashboard flags once it has judged enough captions).
 A share of first-round captions describe no sound: the careful reviewers send them back and the author
 rewrites them. Then `annotate status`, `annotate export` and `valor-data acd` on what was exported.
 """
@@ -23,7 +24,7 @@ import httpx
 from valor_data.annotate.simulate import API, Agent, Ledger, ServerProcess, careful_judge, rubber_stamp
 
 INVITE = re.compile(r"vai_[A-Za-z0-9_-]+")
-ANNOTATORS, CHECKERS, REVIEWERS = 4, 1, 2
+ANNOTATORS, REVIEWERS = 4, 3
 BAD_SHARE = 0.25
 QUALIFY_AFTER = 2
 MAX_PASSES = 400
@@ -96,7 +97,7 @@ def run_campaign(run: Run, out: Path, shards: Path) -> CampaignResult:
             "--split", split, "--no-progress", step="annotate")
     server = ServerProcess(directory, out / "campaign_serve.log")
     invites = {"host": _invites(run, directory, server.url, "host", 1),
-               "reviewer": _invites(run, directory, server.url, "reviewer", CHECKERS + REVIEWERS),
+               "reviewer": _invites(run, directory, server.url, "reviewer", REVIEWERS),
                "annotator": _invites(run, directory, server.url, "annotator", ANNOTATORS)}
     server.start()
     try:
