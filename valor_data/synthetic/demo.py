@@ -153,7 +153,12 @@ class Demo:
                           f"VALOR-32K test {real['acd']:.1f}")
 
     def annotate(self) -> StepResult:
-        r = run_campaign(self.run, self.out, self.out / "shards")
+        try:
+            r = run_campaign(self.run, self.out, self.out / "shards")
+        except DemoError:
+            raise
+        except RuntimeError as e:  # the server did not start, or the scripted campaign did not settle
+            raise DemoError(f"step 'annotate': {e}") from None
         kappa = "undefined" if r.kappa is None else f"{r.kappa:.2f}"
         return StepResult("", 0, [self.rel(p) for p in r.outputs],
                           f"{r.accepted} captions accepted ({r.rewritten} after a rewrite), Fleiss' kappa {kappa}, "

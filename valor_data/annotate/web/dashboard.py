@@ -23,18 +23,16 @@ from valor_data.annotate.web.routing import ANYONE, WebState, endpoint, render
 from valor_data.web.charts import Chart, Row, bar_chart
 
 CACHE_SECONDS = 10.0
-_cache: dict[int, tuple[float, Dashboard]] = {}
 _lock = threading.Lock()
 
 
-def figures(state: WebState) -> Dashboard:
-    """The campaign's dashboard, recomputed when the cached one is older than CACHE_SECONDS."""
-    key = id(state)
+def figures(request: Request, state: WebState) -> Dashboard:
+    """The campaign's dashboard, kept on the app and recomputed when older than CACHE_SECONDS."""
     with _lock:
-        hit = _cache.get(key)
+        hit: tuple[float, Dashboard] | None = getattr(request.app.state, "dashboard", None)
         if hit is None or time.monotonic() - hit[0] > CACHE_SECONDS:
             hit = (time.monotonic(), dashboard(collect(state.campaign)))
-            _cache[key] = hit
+            request.app.state.dashboard = hit
         return hit[1]
 
 
@@ -89,13 +87,13 @@ def charts(d: Dashboard) -> list[Chart]:
 
 @endpoint(roles=ANYONE)
 def dashboard_page(request: Request, state: WebState, user: User, _data) -> Response:
-    d = for_viewer(figures(state), user)
+    d = for_viewer(figures(request, state), user)
     return render(request, "dashboard.html", d=d, charts=charts(d))
 
 
 @endpoint(roles=ANYONE)
 def dashboard_json(request: Request, state: WebState, user: User, _data) -> Response:
-    return JSONResponse(for_viewer(figures(state), user).to_json())
+    return JSONResponse(for_viewer(figures(request, state), user).to_json())
 
 
 def routes() -> list[Route]:

@@ -7,14 +7,12 @@ import re
 
 from valor_data.annotate.agreement import MIN_VERDICTS_TO_FLAG
 from valor_data.annotate.states import Role
-from valor_data.annotate.web import dashboard
 
 NO_SOUND = "A man stands in a small room and looks at the camera for a while."
 
 
 def _campaign_with_a_rubber_stamp(web) -> tuple:
     """Second-stage captions, every third one without a sound; two careful reviewers and a stamp."""
-    dashboard._cache.clear()
     web.clips(MIN_VERDICTS_TO_FLAG + 2)
     authors = [web.join() for _ in range(2)]
     careful = [web.join(Role.REVIEWER) for _ in range(2)]
@@ -59,7 +57,6 @@ def test_others_see_the_campaign_but_no_named_people(web):
 
 def test_chart_labels_are_escaped(web):
     """Rejection reasons are the host's own words (campaign.yaml): a chart shows them as text."""
-    dashboard._cache.clear()
     web.configure(rejection_reasons=("no-sound", "<img src=x onerror=alert(1)>"))
     web.clips(1)
     author, reviewers = web.join(), [web.join(Role.REVIEWER) for _ in range(3)]
