@@ -109,7 +109,7 @@ class Agent:
     @classmethod
     async def join(cls, http: httpx.AsyncClient, invite: str, ledger: Ledger, rng: random.Random | None = None) -> Agent:
         r = await http.post(f"{API}/join", json={"invite": invite})
-        if r.status_code != 201 and r.status_code != 200:
+        if r.status_code != 201:
             raise RuntimeError(f"join: HTTP {r.status_code}: {r.text[:200]}")
         body = r.json()
         return cls(http, body["token"], body["pseudonym"], body["role"], ledger, rng)
