@@ -27,6 +27,8 @@ INVITE = re.compile(r"vai_[A-Za-z0-9_-]+")
 ANNOTATORS, REVIEWERS = 4, 3
 BAD_SHARE = 0.25
 QUALIFY_AFTER = 2
+REQUESTS_PER_MINUTE = 6000  # scripted people ask far faster than people: campaign.yaml's limit is for people
+UNSETTLED = ("open", "writing", "review", "rework")
 MAX_PASSES = 400
 
 
@@ -82,6 +84,10 @@ async def _script(url: str, invites: dict[str, list[str]]) -> tuple[str, dict]:
                   (people["reviewer"][0], rubber_stamp), *((a, careful_judge) for a in annotators)]
         await _drain(annotators, judges)
         board = (await http.get(f"{API}/dashboard", headers=host.headers)).json()
+    left = {stage: {s: n for s, n in states.items() if s in UNSETTLED}
+            for stage, states in board["progress"].items() if stage != "training"}
+    if any(left.values()):
+        raise RuntimeError(f"the campaign stopped with clips left {left}; refused requests: {dict(ledger.refusals)}")
     return refused.json().get("error", refused.text), board
 
 
@@ -90,8 +96,10 @@ def run_campaign(run: Run, out: Path, shards: Path) -> CampaignResult:
     directory, export = out / "campaign", out / "campaign_export"
     run("valor-data", "annotate", "init", str(directory), step="annotate")
     config = directory / "campaign.yaml"  # edited in place: its comments document the campaign
-    config.write_text(re.sub(r"(?m)^qualification_min_accepted: *\d+", f"qualification_min_accepted: {QUALIFY_AFTER}",
-                             config.read_text()))
+    text = re.sub(r"(?m)^qualification_min_accepted: *\d+", f"qualification_min_accepted: {QUALIFY_AFTER}",
+                  config.read_text())
+    config.write_text(re.sub(r"(?m)^rate_limit_per_minute: *\d+", f"rate_limit_per_minute: {REQUESTS_PER_MINUTE}",
+                             text))
     for split, stage in (("val", "training"), ("test", "first"), ("train", "second")):
         run("valor-data", "annotate", "import", str(directory), str(shards / split), "--stage", stage,
             "--split", split, "--no-progress", step="annotate")
