@@ -16,18 +16,18 @@ the web kit's ``leases.claim`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGI
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, case, delete, exists, false, func, or_, select, true, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
 
 from valor_data.annotate.people import NotAllowed, User, get_user
 from valor_data.annotate.schema import captions, clips, review_slots, training_leases, users
 from valor_data.annotate.state import Campaign, record
 from valor_data.annotate.states import STAGES, CaptionStatus, ClipState, Role
 from valor_data.web.errors import HttpError
-from valor_data.web.leases import TRIES, claim, new_lease_token
+from valor_data.web.leases import claim, new_lease_token
 
 K, C, S, T = clips.c, captions.c, review_slots.c, training_leases.c
 BLIND_STAGES = ("second",)  # authors never learn who reviewed them here
@@ -114,6 +114,20 @@ def _review_task(conn: Connection, slot_id: int) -> ReviewTask:
                       json.loads(r.labels), r.lease_expires)
 
 
+def _held_again(c: Campaign, conn: Connection, user: User, held: Callable) -> WriteTask | ReviewTask | None:
+    """Inside a claim: lock the person's row, then look for a lease they hold. Two requests of one person at
+    once (a double click) are serialised here, so the second gets the first's lease instead of another."""
+    conn.execute(select(users.c.id).where(users.c.id == user.id).with_for_update())
+    return held(c, conn, user)
+
+
+def _held_after_all(c: Campaign, user: User, held: Callable) -> WriteTask | ReviewTask | None:
+    """Nothing was free: but on PostgreSQL a row another request of this person was claiming is skipped,
+    not waited for. Once the person's row lock is ours, that claim has committed: return what it took."""
+    with c.db.write() as conn:
+        return _held_again(c, conn, user, held)
+
+
 # --------------------------------------------------------------------------------------------- writing
 def _gold_round(conn: Connection, clip_pk: int, user_id: int) -> int:
     return 1 + conn.execute(select(func.count()).where(C.clip_pk == clip_pk, C.author_id == user_id)).scalar()
@@ -167,6 +181,9 @@ def next_write(c: Campaign, user: User) -> WriteTask | None:
     seconds = c.config.lease_seconds
 
     def take(conn: Connection, row: Row) -> WriteTask:
+        held = _held_again(c, conn, user, _held_write)
+        if held is not None:
+            return held
         token = new_lease_token()
         conn.execute(update(clips).where(K.id == row.id).values(
             state=ClipState.WRITING, writer_id=user.id, lease_token=token, lease_expires=c.db.now() + seconds,
@@ -179,7 +196,7 @@ def next_write(c: Campaign, user: User) -> WriteTask | None:
         task = claim(c.db, candidate, take, lock=clips)
         if task is not None:
             return task
-    return None
+    return _held_after_all(c, user, _held_write)
 
 
 def _next_gold(c: Campaign, user: User) -> WriteTask | None:
@@ -187,26 +204,31 @@ def _next_gold(c: Campaign, user: User) -> WriteTask | None:
     done = exists().where(C.clip_pk == K.id, C.author_id == user.id,
                           C.status.in_([CaptionStatus.PENDING, CaptionStatus.ACCEPTED]))
     candidate = select(clips).where(K.gold == true(), ~done).order_by(K.id).limit(1)
-    for _ in range(TRIES):
-        try:
-            with c.db.write() as conn:
-                clip = conn.execute(candidate).first()
-                if clip is None:
-                    return None
-                token = new_lease_token()
-                conn.execute(delete(training_leases).where(T.clip_pk == clip.id, T.user_id == user.id))
-                conn.execute(training_leases.insert().values(clip_pk=clip.id, user_id=user.id, lease_token=token,
-                                                             lease_expires=c.db.now() + c.config.lease_seconds))
-                expires = conn.execute(select(T.lease_expires).where(T.lease_token == token)).scalar()
-                round_ = _gold_round(conn, clip.id, user.id)
-                record(conn, c, user.id, "lease-write", clip.clip_id, round=round_, gold=True)
-                return _write_task(c, conn, clip, token, expires, round_, user.id)
-        except IntegrityError:  # the same person asked twice at once: the other request won
-            continue
-    return None
+    with c.db.write() as conn:  # the person's row lock (below) serialises their claims of gold clips
+        held = _held_again(c, conn, user, _held_write)
+        if held is not None:
+            return held
+        clip = conn.execute(candidate).first()
+        if clip is None:
+            return None
+        token = new_lease_token()
+        conn.execute(delete(training_leases).where(T.clip_pk == clip.id, T.user_id == user.id))
+        conn.execute(training_leases.insert().values(clip_pk=clip.id, user_id=user.id, lease_token=token,
+                                                     lease_expires=c.db.now() + c.config.lease_seconds))
+        expires = conn.execute(select(T.lease_expires).where(T.lease_token == token)).scalar()
+        round_ = _gold_round(conn, clip.id, user.id)
+        record(conn, c, user.id, "lease-write", clip.clip_id, round=round_, gold=True)
+        return _write_task(c, conn, clip, token, expires, round_, user.id)
 
 
 # --------------------------------------------------------------------------------------------- reviewing
+def _held_review(c: Campaign, conn: Connection, user: User) -> ReviewTask | None:
+    now = conn.execute(select(c.db.now())).scalar()
+    held = conn.execute(select(S.id).where(S.reviewer_id == user.id, S.verdict.is_(None),
+                                           S.lease_expires > now).limit(1)).scalar()
+    return _review_task(conn, held) if held is not None else None
+
+
 def review_stages(c: Campaign, user: User) -> list[str]:
     """The stages whose captions ``user`` may review (none for an annotator still in training)."""
     if user.role == Role.ANNOTATOR and not user.qualified:
@@ -222,11 +244,9 @@ def next_review(c: Campaign, user: User) -> ReviewTask | None:
         if not stages:
             raise NotAllowed("your role does not review captions" if user.role != Role.ANNOTATOR else
                              "annotators review once they are qualified")
-        now = conn.execute(select(c.db.now())).scalar()
-        held = conn.execute(select(S.id).where(S.reviewer_id == user.id, S.verdict.is_(None),
-                                               S.lease_expires > now).limit(1)).scalar()
+        held = _held_review(c, conn, user)
         if held is not None:
-            return _review_task(conn, held)
+            return held
     other = review_slots.alias("other")
     already = exists().where(other.c.caption_id == S.caption_id, other.c.reviewer_id == user.id,
                              other.c.id != S.id)
@@ -237,13 +257,16 @@ def next_review(c: Campaign, user: User) -> ReviewTask | None:
     seconds = c.config.lease_seconds
 
     def take(conn: Connection, row: Row) -> ReviewTask:
+        held = _held_again(c, conn, user, _held_review)
+        if held is not None:
+            return held
         conn.execute(update(review_slots).where(S.id == row.id).values(
             reviewer_id=user.id, lease_token=new_lease_token(), lease_expires=c.db.now() + seconds))
         task = _review_task(conn, row.id)
         record(conn, c, user.id, "lease-review", task.clip_id, caption=task.caption_id)
         return task
 
-    return claim(c.db, candidate, take, lock=review_slots)
+    return claim(c.db, candidate, take, lock=review_slots) or _held_after_all(c, user, _held_review)
 
 
 # --------------------------------------------------------------------------------------------- leases

@@ -48,16 +48,20 @@ class ExportSummary:
     files: list[str] = field(default_factory=list)
 
 
-def _verdicts(conn: Connection, caption_ids: list[int]) -> dict[int, list[dict]]:
+def _verdicts(conn: Connection, low: int, high: int) -> dict[int, list[dict]]:
+    """The verdicts and host decisions on the captions of the clips with ``low < id <= high``."""
+    in_chunk = and_(K.id > low, K.id <= high)
     reviewer = users.alias("reviewer")
     reviews = (select(S.caption_id, reviewer.c.pseudonym, S.verdict, S.reason, S.comment, S.decided_at.label("at"),
                       S.seconds, literal(False).label("by_host"))
-               .select_from(review_slots.join(reviewer, reviewer.c.id == S.reviewer_id))
-               .where(S.caption_id.in_(caption_ids), S.verdict.is_not(None)))
+               .select_from(review_slots.join(reviewer, reviewer.c.id == S.reviewer_id)
+                            .join(captions, C.id == S.caption_id).join(clips, K.id == C.clip_pk))
+               .where(in_chunk, S.verdict.is_not(None)))
     host = users.alias("host")
     decided = (select(D.caption_id, host.c.pseudonym, D.verdict, D.reason, D.comment, D.at,
                       literal(None).label("seconds"), literal(True).label("by_host"))
-               .select_from(decisions.join(host, host.c.id == D.host_id)).where(D.caption_id.in_(caption_ids)))
+               .select_from(decisions.join(host, host.c.id == D.host_id).join(clips, K.id == D.clip_pk))
+               .where(in_chunk))
     out: dict[int, list[dict]] = defaultdict(list)
     for r in conn.execute(union_all(reviews, decided)):
         out[r.caption_id].append({"reviewer": r.pseudonym, "verdict": r.verdict, "reason": r.reason,
@@ -94,7 +98,7 @@ def export(c: Campaign, out: str | Path, by: User | None = None) -> ExportSummar
                     .select_from(clips.join(captions, C.clip_pk == K.id).join(author, author.c.id == C.author_id))
                     .where(and_(K.id > low, K.id <= low + CHUNK, K.gold == false(), K.state == ClipState.ACCEPTED))
                     .order_by(K.id, C.round, C.id)).all()
-                verdicts = _verdicts(conn, [r.id for r in found]) if found else {}
+                verdicts = _verdicts(conn, low, low + CHUNK) if found else {}
             if not found:
                 continue
             table = {name: [] for name in PROVENANCE_SCHEMA.names}

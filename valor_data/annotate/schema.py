@@ -68,6 +68,7 @@ clips = Table(
 )
 Index("clips_queue", clips.c.state, clips.c.gold, clips.c.id)
 Index("clips_lease", clips.c.lease_token)
+Index("clips_writer", clips.c.writer_id, clips.c.state)  # "the clip I hold"
 
 # A gold clip is written by every unqualified annotator: each one's hold on it is a row here.
 training_leases = Table(
@@ -77,6 +78,7 @@ training_leases = Table(
     Column("lease_token", String(64), nullable=False, unique=True),
     Column("lease_expires", Double, nullable=False),
 )
+Index("training_leases_user", training_leases.c.user_id)
 
 captions = Table(
     "captions", metadata,
@@ -112,6 +114,7 @@ review_slots = Table(
 )
 Index("slots_open", review_slots.c.verdict, review_slots.c.id)
 Index("slots_lease", review_slots.c.lease_token)
+Index("slots_reviewer", review_slots.c.reviewer_id, review_slots.c.verdict)  # "the review I hold"
 
 decisions = Table(
     "decisions", metadata,

@@ -188,3 +188,31 @@ def test_a_restart_keeps_every_lease_caption_and_round(campaign, h):
             assert conn.execute(select(func.count()).select_from(audit)).scalar() == before + 1
     finally:
         again.close()
+
+
+def test_one_persons_requests_at_once_get_one_lease(campaign, h):
+    h.add_clips(campaign, 10, stage="first")
+    h.add_clips(campaign, 3, stage="training", gold=True, start=100)
+    writer, novice, author = h.person(campaign), h.person(campaign, qualified=False), h.person(campaign)
+    for _ in range(3):
+        save_caption(campaign, author, next_write(campaign, author).lease, h.GOOD)
+    host = h.person(campaign, Role.HOST)
+    for ask, who in ((next_write, writer), (next_write, novice), (next_review, host)):
+        leases: list[str] = []
+        _threads(6, lambda _, ask=ask, who=who, leases=leases: leases.append(ask(campaign, who).lease))
+        assert len(set(leases)) == 1, (ask.__name__, who.role)
+
+
+def test_an_expired_rework_lease_goes_back_to_its_author_only(campaign, h):
+    h.configure(campaign, lease_minutes=0.3 / 60)
+    [clip_id] = h.add_clips(campaign, 1, stage="first")
+    author, other, host = h.person(campaign), h.person(campaign), h.person(campaign, Role.HOST)
+    save_caption(campaign, author, next_write(campaign, author).lease, h.GOOD)
+    save_verdict(campaign, host, next_review(campaign, host).lease, "reject", "no-sound")
+    h.add_clips(campaign, 1, stage="first", start=50)
+    abandoned = next_write(campaign, author)  # their own rework comes before any open clip
+    assert (abandoned.clip_id, abandoned.round) == (clip_id, 2)
+    time.sleep(0.5)
+    assert next_write(campaign, other).clip_id != clip_id  # expired, but the rework is the author's
+    again = next_write(campaign, author)
+    assert (again.clip_id, again.round) == (clip_id, 2) and again.lease != abandoned.lease
