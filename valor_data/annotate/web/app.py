@@ -41,7 +41,7 @@ async def _server_error(request: Request, exc) -> Response:
 
 def create_app(campaign: Campaign, secure_cookies: bool = False) -> Starlette:
     """The app serving ``campaign``; ``secure_cookies``: behind TLS (session cookie sent over HTTPS only)."""
-    state = WebState(campaign, secure_cookies)
+    state = WebState(campaign)
     routes = [*pages.routes(), *api.routes(), *dashboard.routes(),
               Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
     app = Starlette(routes=routes, middleware=[

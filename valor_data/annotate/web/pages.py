@@ -9,6 +9,7 @@ or reviewer spent is measured from when the page was served (a hidden field) to 
 
 from __future__ import annotations
 
+import re
 import time
 
 from starlette.requests import Request
@@ -120,7 +121,9 @@ def join_page(request: Request, state: WebState, user: User | None, data: dict) 
 
 # ----------------------------------------------------------------------------------------------- writing
 def _write_page(request: Request, state: WebState, user: User, text: str | None = None, error: str | None = None,
-                status: int = 200) -> Response:
+                status: int = 200, shown_at: str | None = None) -> Response:
+    """The writing page of the clip ``user`` holds (or is given); a refused save comes back with its text,
+    its error and the time the clip was first shown."""
     task = next_write(state.campaign, user)
     if task is None:
         return render(request, "write.html", status=status, task=None, saved=_take_flash(request))
@@ -129,7 +132,8 @@ def _write_page(request: Request, state: WebState, user: User, text: str | None 
     found = hints_for(state, text, task.labels, user.id, task.clip_pk)
     return render(request, "write.html", status=status, task=task, lease=task.lease, clip_id=task.clip_id,
                   stage=task.stage, round=task.round, labels=task.labels, feedback=task.feedback, text=text,
-                  hints=found, segments=segments(text, found), error=error, shown_at=f"{time.time():.3f}",
+                  hints=found, segments=segments(text, found), error=error,
+                  shown_at=shown_at if spent_seconds(shown_at) is not None else f"{time.time():.3f}",
                   saved=_take_flash(request))
 
 
@@ -145,7 +149,8 @@ def write(request: Request, state: WebState, user: User, data: dict) -> Response
         saved = save_caption(state.campaign, user, data.get("lease", ""), text, spent_seconds(data.get("shown_at")),
                              draft_shown=data.get("draft_shown") == "1")
     except InputError as e:
-        return _write_page(request, state, user, text=text, error=str(e), status=422)
+        return _write_page(request, state, user, text=text, error=str(e), status=422,
+                           shown_at=data.get("shown_at"))
     _flash(request, saved.clip_id)
     return _redirect("/write")
 
@@ -273,8 +278,9 @@ def host_invites(request: Request, state: WebState, user: User, data: dict) -> R
 
 @endpoint(HOSTS)
 def host_export(request: Request, state: WebState, user: User, _data) -> Response:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", state.campaign.config.name)  # a header takes no quotes, no non-ASCII
     return Response(export_zip(state, user), media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{state.campaign.config.name}-export.zip"'})
+                    headers={"Content-Disposition": f'attachment; filename="{name}-export.zip"'})
 
 
 @endpoint(HOSTS)

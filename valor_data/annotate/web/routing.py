@@ -2,7 +2,7 @@
 route allows, a bounded body, and one-line refusals (the challenge server's ``routing.py`` is the model).
 
 Every route goes through :func:`endpoint`: the API (``/api/v1``) reads only ``Authorization: Bearer`` (no
-cookies, so no CSRF), pages read only the session cookie; each request counts against its person's rate
+cookies, so no CSRF), pages read only the session cookie (the clip media, a GET, takes either); each request counts against its person's rate
 limit (or its client address's without a valid credential, so guessing tokens is limited too); the route's
 roles are checked before its body is read; every page form's CSRF token is checked.
 """
@@ -44,7 +44,6 @@ WRITERS = (Role.ANNOTATOR,)
 HOSTS = (Role.HOST,)
 
 
-
 def clock(seconds: float | None) -> str:
     """A database-clock time (epoch seconds) as people read it."""
     return "–" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
@@ -61,7 +60,6 @@ class WebState:
     person typing fast never finds their save refused."""
 
     campaign: Campaign
-    secure_cookies: bool = False
     limiters: dict[str, RateLimiter] = field(init=False)
     media: MediaCache = field(default_factory=MediaCache)
     matcher: ConceptMatcher = field(default_factory=lambda: matcher_for("paper"))
@@ -157,7 +155,7 @@ async def read_text_form(request: Request) -> dict[str, str]:
     if body and request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
         raise HttpError(415, "send the form as application/x-www-form-urlencoded")
     try:
-        fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict",
+        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict",
                            max_num_fields=32)
     except UnicodeDecodeError:
         raise HttpError(422, "the form is not UTF-8 text: send the caption as UTF-8") from None

@@ -143,7 +143,8 @@ def test_three_steps_in_chromium(live, h):
         assert ann.locator("#clip-id").inner_text() == second
         expect(ann.locator("#feedback")).to_contain_text("missing-main-subject")
         expect(ann.locator("#feedback")).not_to_contain_text("rev-")  # blind: no reviewer named
-        _write(ann, live, STAGE2_B)
+        _write(ann, live, STAGE2_B, expect_hints=True)
+        ann.screenshot(path=str(artifacts / "annotate_04_rework_with_feedback.png"), full_page=True)
         ann.click("#save")
         for r in reviewers:
             _review(r, live, "accept")

@@ -8,6 +8,9 @@ import io
 import re
 import zipfile
 
+from sqlalchemy import select, update
+
+from valor_data.annotate.schema import captions, clips
 from valor_data.annotate.states import Role
 
 
@@ -40,6 +43,22 @@ def test_write_page_plays_the_clip_shows_labels_hints_and_saves(web, media_helpe
     assert saved.status_code == 303 and saved.headers["location"] == "/write"
     after = me.get("/write")
     assert f"Saved: caption on <code>{clip_id}</code>" in after.text and 'id="empty"' in after.text
+
+
+def test_a_models_draft_is_filled_in_to_edit_and_recorded(web, media_helpers):
+    web.configure(drafts=True)
+    [clip_id] = web.clips(1, stage="first")
+    with web.c.db.write() as conn:
+        conn.execute(update(clips).where(clips.c.clip_id == clip_id).values(draft="a man plays a guitar"))
+    me = web.browser(Role.ANNOTATOR)
+    page = me.get("/write")
+    assert 'id="draft-note"' in page.text and ">a man plays a guitar</textarea>" in page.text
+    assert field(page.text, "draft_shown") == "1"
+    me.post("/write", data={"csrf_token": csrf(page.text), "lease": field(page.text, "lease"), "draft_shown": "1",
+                            "text": "a man plays a guitar on a stage while people clap and cheer"})
+    with web.c.db.read() as conn:
+        row = conn.execute(select(captions.c.draft_shown, captions.c.draft_edit_words)).one()
+    assert row.draft_shown and row.draft_edit_words == 8
 
 
 def test_release_gives_the_clip_back(web):
@@ -106,7 +125,9 @@ def test_host_page_qualifies_invites_decides_and_exports(web, media_helpers):
     caption_id = field(page.text, "caption_id")
     r = host.post("/host/decide", data={"csrf_token": csrf(page.text), "caption_id": caption_id, "verdict": "accept"})
     assert "the clip is accepted" in r.text
-    z = zipfile.ZipFile(io.BytesIO(host.get("/host/export.zip").content))
+    exported = host.get("/host/export.zip")
+    assert exported.headers["content-disposition"] == 'attachment; filename="my-valor-campaign-export.zip"'
+    z = zipfile.ZipFile(io.BytesIO(exported.content))
     assert any(n.startswith("desc_") for n in z.namelist())
     audit = host.get("/audit")
     assert audit.status_code == 200 and "qualify" in audit.text and trainee.pseudonym in audit.text
