@@ -138,7 +138,7 @@ class Dashboard:
     acceptance: dict[str, Acceptance]
     reasons: dict[str, list[tuple[str, int]]]
     rounds: list[tuple[int, int]]  # (rounds taken, accepted clips)
-    seconds: dict[str, dict[str, float | None]]  # stage -> median / p90 seconds per caption
+    seconds: dict[str, dict[str, float | None]]  # stage -> median / p90 seconds per caption, captions timed
     kappa: float | None
     kappa_panels: int
     reviewers: list[ReviewerAgreement]
@@ -265,7 +265,7 @@ def dashboard(records: Records) -> Dashboard:
     seconds = {}
     for s in stages:
         secs = [c.seconds for c in captions_by_stage[s] if c.seconds is not None]
-        seconds[s] = {"median": median(secs) if secs else None, "p90": _percentile(secs, 0.9)}
+        seconds[s] = {"median": median(secs) if secs else None, "p90": _percentile(secs, 0.9), "n": len(secs)}
     panel = [Verdict(v.caption_id, v.reviewer, v.verdict) for v in verdicts_by_stage[KAPPA_STAGE]]
     table = panel_table(panel, records.panel_size)
     final = [c for c in records.captions if c.status == "accepted" and c.stage != TRAINING_STAGE]

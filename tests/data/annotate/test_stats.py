@@ -128,7 +128,7 @@ def test_dashboard_figures_on_hand_made_records():
     assert d.acceptance["second"].verdicts == 6 and d.acceptance["second"].accept_verdicts == 4
     assert d.reasons["second"] == [("too-short", 1), ("no-sound", 1)] and d.reasons["first"] == []
     assert d.rounds == [(1, 3), (2, 1)]
-    assert d.seconds["second"] == {"median": 60.0, "p90": 120.0}
+    assert d.seconds["second"] == {"median": 60.0, "p90": 120.0, "n": 3}
     # 6 captions in 450 s of writing time -> 48 per hour; ann-1 wrote 3 in 240 s
     assert d.captions_per_hour == pytest.approx(6 * 3600 / 450)
     assert d.authors[0].author == "ann-1" and d.authors[0].per_hour == pytest.approx(45.0)

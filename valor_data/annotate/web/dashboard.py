@@ -65,7 +65,8 @@ def charts(d: Dashboard) -> list[Chart]:
     if d.rounds:
         out.append(bar_chart("Rounds an accepted clip took", [Row(f"{r} round{'s' if r > 1 else ''}", n, n)
                                                               for r, n in d.rounds], "clips", "{:,.0f}"))
-    seconds = [Row(f"{stage} (median)", s["median"], 0) for stage, s in d.seconds.items() if s["median"] is not None]
+    seconds = [Row(f"{stage} (median)", s["median"], int(s["n"])) for stage, s in d.seconds.items()
+               if s["median"] is not None]
     if seconds:
         out.append(bar_chart("Seconds of writing per caption", seconds, "seconds", "{:.0f} s"))
     if d.authors:
