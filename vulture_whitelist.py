@@ -24,7 +24,7 @@ _._on_connect  # SQLAlchemy event listeners (valor_data/web/database.py): called
 _._on_begin
 _.isolation_level  # sqlite3 connection attribute set for SQLAlchemy's BEGIN handling (valor_data/web/database.py)
 _.init  # click command `valor-bench challenge init` (valor_bench/commands/challenge.py)
-_.ticks  # valor_bench/server/charts.py: read by the board's SVG templates
+_.ticks  # valor_data/web/charts.py: read by the SVG chart macro
 
 # Fields and functions of the public Python API, read by callers outside the packages.
 _.concept  # valor_data.captions.acd.Match.concept: what ConceptMatcher.match found
@@ -68,3 +68,16 @@ _.common_problems  # the problems and feedback pages
 _.feedback_for
 _.clip_state
 _.import_  # click command `valor-data annotate import` (valor_data/commands/annotate.py)
+
+# valor_data.annotate dashboard figures: fields read by templates/dashboard.html and GET /api/v1/dashboard (asdict)
+_.accept_share
+_.accepted_others_rejected
+_.length_bins
+_.hours
+_.accept_verdicts
+_.median_seconds
+_.captions_per_hour
+_.kappa_panels
+# valor_data.annotate.simulate: the load benchmark and the durability tests drive a server with these
+_.work_until
+_.actions

@@ -5,7 +5,7 @@ evaluations run by worker processes, leaderboards as pages, CSV and a JSON API),
 Modules: ``config`` (challenge.yaml), ``statuses`` (the enums), ``schema`` (tables, migrations),
 ``queue`` (evaluation leases), ``worker`` (scoring with the valor-bench library), ``store`` (uploads by
 content hash), ``security`` (upload checks, scrubbing), ``limits``, ``teams``, ``submissions``, ``board``,
-``charts``, ``host``, ``state``, ``routing`` (how every route starts), ``access`` (shared route helpers and
+``host``, ``state``, ``routing`` (how every route starts), ``access`` (shared route helpers and
 the upload route), ``pages`` + ``api`` (the routes), ``app`` (the assembled application), ``supervisor``
 (serve = web + workers). Needs the ``server`` extra: ``pip install 'valor[server]'``.
 """

@@ -23,6 +23,7 @@ from valor_bench.server.config import Phase
 from valor_bench.server.limits import iso
 from valor_bench.server.schema import choices, submissions, teams
 from valor_bench.server.statuses import TeamStatus
+from valor_data.web.charts import Chart, Row, bar_chart
 
 S = submissions.c
 
@@ -164,3 +165,21 @@ def build_board(conn: Connection, phase: Phase, task: str) -> Board:
         for rank, r in zip(competition_ranks(task, [r.entry for r in g.rows]), g.rows, strict=True):
             r.rank = rank
     return Board(phase, task, board_columns(task, [r.entry for g in groups for r in g.rows]), groups)
+
+
+def breakdown_charts(task: str, breakdown: dict | None) -> list[Chart]:
+    """One chart of the main metric per AudioSet top-level category, one for the most frequent labels."""
+    if not breakdown:
+        return []
+    direction, metric = MAIN_METRIC[task]
+    scale_cap = 100.0 if metric.startswith("R@") else None
+    what = f"{direction} {metric}" if direction else metric
+    charts = []
+    for key, label_key, title in (("top_level", "category", "by AudioSet top-level category"),
+                                  ("labels", "name", "by AudioSet label (most frequent)")):
+        rows = [Row(str(r.get(label_key, "?")), float(r[metric]), int(r.get("n", 0)))
+                for r in breakdown.get(key) or [] if isinstance(r.get(metric), int | float)]
+        if rows:
+            charts.append(bar_chart(f"{what} {metric_info(task, metric).arrow} {title}", rows, what,
+                                    scale_max=scale_cap))
+    return charts

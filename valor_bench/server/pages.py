@@ -19,8 +19,7 @@ from valor_bench.server.access import (
     published_phases,
     submit,
 )
-from valor_bench.server.board import build_board
-from valor_bench.server.charts import breakdown_charts
+from valor_bench.server.board import breakdown_charts, build_board
 from valor_bench.server.routing import endpoint, render
 from valor_bench.server.schema import teams
 from valor_bench.server.state import ServerState

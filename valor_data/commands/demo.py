@@ -25,7 +25,9 @@ __all__ = ["demo"]  # the verb, loaded by name (valor_data.lazycli)
 def demo(out: Path, clips: int, train_steps: int, batch_size: int, workers: int, seed: int) -> None:
     """Make a small AudioSet-like set (synthetic audible clips with captions and real AudioSet labels, plus
     clips that must fail for each reason), serve it from a local mirror, then run fetch, split, shard,
-    verify, export (the test split in the official VALOR code's layout), acd, stats, train a tiny VALOR, predict AVR and AVC, submit both and print the leaderboard."""
+    verify, export (the test split in the official VALOR code's layout), a caption campaign (scripted annotators
+    and reviewers through the three steps, then export), acd, stats, train a tiny VALOR, predict AVR and AVC,
+    submit both and print the leaderboard."""
     try:
         Demo(DemoOptions(out, clips, train_steps, batch_size, workers, seed)).main()
     except DemoError as e:

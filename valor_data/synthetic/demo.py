@@ -26,6 +26,7 @@ from tqdm import tqdm
 from valor_data.clip import Status
 from valor_data.resources import valor32k_annotation_path
 from valor_data.synthetic import demo_data
+from valor_data.synthetic.demo_annotate import run_campaign
 from valor_data.synthetic.mirror import Mirror
 
 SPLITS = ("train", "val", "test")
@@ -161,6 +162,19 @@ class Demo:
                           f"audio concepts per 100 caption words: demo captions {demo['acd']:.1f}, "
                           f"VALOR-32K test {real['acd']:.1f}")
 
+    def annotate(self) -> StepResult:
+        try:
+            r = run_campaign(self.run, self.out, self.out / "shards")
+        except DemoError:
+            raise
+        except RuntimeError as e:  # the server did not start, or the scripted campaign did not settle
+            raise DemoError(f"step 'annotate': {e}") from None
+        kappa = "undefined" if r.kappa is None else f"{r.kappa:.2f}"
+        return StepResult("", 0, [self.rel(p) for p in r.outputs],
+                          f"{r.accepted} captions accepted ({r.rewritten} after a rewrite), Fleiss' kappa {kappa}, "
+                          f"flagged as accepting everything: {', '.join(r.flagged) or 'nobody'}; exported ACD "
+                          f"{r.acd:.1f}, {r.avg_len:.1f} words; a 2-word caption refused: {r.refused}")
+
     def stats(self) -> StepResult:
         assert self.inputs
         stats_dir = self.out / "stats"
@@ -218,6 +232,7 @@ class Demo:
         steps = [("make an AudioSet-like set", self.make_inputs), ("fetch from the mirror", self.fetch),
                  ("split train/val/test", self.split), ("shard each split", self.shard),
                  ("verify the shards", self.verify), ("export the test split to the VALOR layout", self.export_valor),
+                 ("caption campaign (annotate)", self.annotate),
                  ("audio concept density", self.acd),
                  ("split statistics", self.stats), ("train VALOR (tiny)", self.train),
                  ("predict AVR and AVC", self.predict), ("submit to the benchmark", self.submit),

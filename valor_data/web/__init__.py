@@ -5,7 +5,7 @@ the annotation campaign. It holds what every route of such an app needs, once:
 constant time), ``sessions`` (signed HttpOnly + SameSite cookies, CSRF tokens, login rotation),
 ``requests`` (bearer tokens, client address, bounded form and JSON bodies), ``uploads`` (a raw body or
 multipart, streamed to disk, hashed and size-limited while it arrives), ``ratelimit``, ``headers`` (CSP and the
-other security headers), ``render`` (Jinja2 with autoescaping), ``database`` (SQLite in WAL mode with
+other security headers), ``render`` (Jinja2 with autoescaping), ``charts`` (SVG bar charts drawn by the kit's ``_chart.html`` macro), ``database`` (SQLite in WAL mode with
 ``BEGIN IMMEDIATE`` writes, or PostgreSQL through psycopg, from one URL), ``schema`` (versioned
 migrations, the settings table, the database clock) and ``leases`` (claiming rows of a work queue
 exactly once: ``FOR UPDATE SKIP LOCKED`` / ``BEGIN IMMEDIATE``).

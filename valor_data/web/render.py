@@ -14,10 +14,13 @@ from starlette.templating import Jinja2Templates
 
 from valor_data.web.sessions import csrf_token
 
+KIT_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
 
 def templates_in(directory: Path, filters: dict[str, Callable] | None = None, **globals: object) -> Jinja2Templates:
-    """The templates of ``directory`` with ``filters`` and ``globals`` available to all of them."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=True,
+    """The templates of ``directory``, then the kit's own (``_chart.html``), with ``filters`` and ``globals``
+    available to all of them."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([directory, KIT_TEMPLATES]), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters.update(filters or {})
     env.globals.update(globals)

@@ -9,8 +9,7 @@ import re
 from sqlalchemy import insert
 
 from valor_bench.server import queue
-from valor_bench.server.board import build_board
-from valor_bench.server.charts import breakdown_charts
+from valor_bench.server.board import breakdown_charts, build_board
 from valor_bench.server.schema import submissions
 
 

@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from valor_data.annotate.state import Campaign
-from valor_data.annotate.web import api, pages
+from valor_data.annotate.web import api, dashboard, pages
 from valor_data.annotate.web.routing import HERE, WebState, error_response
 from valor_data.web.headers import SecurityHeaders
 from valor_data.web.sessions import session_middleware
@@ -42,7 +42,7 @@ async def _server_error(request: Request, exc) -> Response:
 def create_app(campaign: Campaign, secure_cookies: bool = False) -> Starlette:
     """The app serving ``campaign``; ``secure_cookies``: behind TLS (session cookie sent over HTTPS only)."""
     state = WebState(campaign)
-    routes = [*pages.routes(), *api.routes(),
+    routes = [*pages.routes(), *api.routes(), *dashboard.routes(),
               Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
     app = Starlette(routes=routes, middleware=[
         Middleware(SecurityHeaders, csp=CSP, private_prefixes=PRIVATE_PATHS),
