@@ -309,8 +309,10 @@ def normalize(
                                                                        Status.RATE_LIMITED)]
     if cut_short and any(i.is_url for i in inputs):
         raise ClipFailure(classify(cut_short[0]), "ffmpeg: " + ffmpeg_error_text("\n".join(cut_short)))
-    for out in (video_out, audio_out, frames_file(video_out)):
+    for out in (video_out, audio_out):
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
-            raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg wrote no {Path(out).name} data "
+            raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg wrote no {Path(out).suffix or 'output'} data "
                                                    f"({text or 'no message'})")
+    if not frames_file(video_out).is_file():  # empty when no frame decoded: the outputs are short
+        raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg wrote no {frames_file(video_out).name} ({text or 'no message'})")
     return PassResult(read_y4m(proc.stdout), read_frame_times(frames_file(video_out)), problems)
