@@ -149,6 +149,7 @@ class Status(str, Enum):
     NO_AUDIO = "no_audio"
     TOO_SHORT = "too_short"
     TRUNCATED = "truncated"
+    GAP = "gap"
     SILENT = "silent"
     FROZEN = "frozen"
     BLACK = "black"
@@ -185,6 +186,8 @@ REASONS: dict[Status, str] = {
     Status.TOO_SHORT: "the clip is shorter than --min-duration",
     Status.TRUNCATED: "the source ends before the segment does, or a normalised stream does not last the segment "
                       "(video: one frame, audio: 20 ms); the message says which and where",
+    Status.GAP: "the decoder produced no source frame for a stretch of the segment (a hole in the source's video, or "
+                "decoding that starts late): a held frame would fill it; the message gives the seconds",
     Status.SILENT: "audio RMS below --silence-db",
     Status.FROZEN: "the video is frozen: no part of the picture changes by --frozen-diff, in brightness or colour, "
                    "between any two sampled frames",

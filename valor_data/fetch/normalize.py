@@ -7,14 +7,18 @@ DASH video + audio) with input seeking over HTTP Range requests - and writes the
 * a 16-bit FLAC at ``sample_rate`` / ``channels``;
 * small thumbnails (Y, Cb and Cr planes, full range 0-255) of frames spread over the whole clip, its
   first and last frames included, piped back (y4m) for the probe's picture measures, so nothing decodes
-  the new mp4 again.
+  the new mp4 again;
+* the time of every frame the decoder produced inside the segment, before the frame-rate step fills any hole
+  (a text file beside the mp4, read back into :class:`PassResult`): the output check that no stretch of the
+  segment shows a frame the source does not show there.
 
 Both outputs start at the segment's start: the cut is frame- and sample-accurate (input ``-ss``/``-t``,
 decoded and trimmed), and a stream that starts late inside the segment is padded at the start (the
 first frame held, silence) so that picture and sound stay in sync, as a player shows them. Nothing is
 padded at the end: a source that stops early yields short outputs, which the output checks reject.
-Sources whose demuxer cannot seek to a keyframe (MPEG-TS, MPEG-PS, raw streams) are read from a few
-seconds earlier (``preroll``) and trimmed, so no half-decoded frame reaches the output.
+Sources whose demuxer cannot seek to a keyframe (MPEG-TS, MPEG-PS, raw streams) are read from the keyframe
+before the segment (``preroll``: found by the probe, :func:`~valor_data.fetch.probe.keyframe_before`) and
+trimmed, so every frame of the segment decodes and no half-decoded frame reaches the output.
 
 x264 runs single-threaded: its frame threads make the bitstream depend on thread timing (rare, but
 measured: same frames, a few different bytes) and on the machine's core count; one thread per clip,
@@ -38,7 +42,6 @@ from valor_data.clip import Status
 from valor_data.fetch.failures import ClipFailure, classify, ffmpeg_error_text
 from valor_data.fetch.probe import THUMB_WIDTH
 
-PREROLL_S = 5.0  # read this much before the segment from sources without a keyframe index
 THUMBNAILS = 8  # frames sampled for the probe's picture measures
 
 
@@ -134,14 +137,16 @@ class Cut:
     rate: Fraction
     video_input: int = 0
     audio_input: int = 0
-    preroll: float = 0.0  # read and decode this much before ``start``, then drop it
+    preroll: float = 0.0  # read and decode this much before ``start`` (from a keyframe), then drop it
 
 
 @dataclass
 class PassResult:
-    """What the pass reports besides its files: the thumbnails and ffmpeg's warnings."""
+    """What the pass reports besides its files: the thumbnails, the times (seconds from the segment's start)
+    of the frames the decoder produced, and ffmpeg's warnings."""
 
     thumbs: list[np.ndarray] = field(default_factory=list)
+    frame_times: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -173,9 +178,19 @@ def thumbnail_frames(cut: Cut) -> list[int]:
     return sorted({round(last * k / (THUMBNAILS - 1)) for k in range(THUMBNAILS)})
 
 
-def filter_graph(cut: Cut, short_side: int) -> str:
-    """The pass's filter graph: ``[v]`` the picture, ``[t]`` the thumbnails, ``[a]`` the sound. Commas
-    inside an option are escaped (``\\,``): unescaped they separate filters."""
+def _filter_value(text: str) -> str:
+    """``text`` as a filter's option value inside a filter graph: escaped for the option parser, then for
+    the graph's parser (ffmpeg-filters, "Notes on filtergraph escaping")."""
+    for special in ("\\':", "\\'[],;"):
+        text = "".join("\\" + c if c in special else c for c in text)
+    return text
+
+
+def filter_graph(cut: Cut, short_side: int, frames_out: str | os.PathLike) -> str:
+    """The pass's filter graph: ``[v]`` the picture, ``[t]`` the thumbnails, ``[a]`` the sound; the time
+    of each decoded frame of the segment goes to ``frames_out`` (``metadata`` prints only frames that
+    carry a key: the first filter adds one). Commas inside an option are escaped (``\\,``): unescaped
+    they separate filters."""
     pre = cut.preroll
     w, h = (e.replace(",", "\\,") for e in _scale_exprs(short_side))
     video = [f"[{cut.video_input}:v:0]"]
@@ -184,6 +199,8 @@ def filter_graph(cut: Cut, short_side: int) -> str:
     if pre:
         chain_v += [f"trim=start={pre:.6f}", f"setpts=PTS-{pre:.6f}/TB"]
         chain_a += [f"atrim=start={pre:.6f}", f"asetpts=PTS-{pre:.6f}/TB"]
+    chain_v += ["metadata=mode=add:key=decoded:value=1",
+                f"metadata=mode=print:key=decoded:file={_filter_value(os.fspath(frames_out))}"]
     chain_v += [f"scale=w={w}:h={h}", "setsar=1", f"fps=fps={cut.rate}:start_time=0", "format=yuv420p",
                 "split=2[v][sampled]"]
     picks = "+".join(f"eq(n\\,{i})" for i in thumbnail_frames(cut))
@@ -201,13 +218,14 @@ def build_command(
     *,
     socket_timeout: float | None = None,
 ) -> list[str]:
-    """The ffmpeg argument list (``ffmpeg`` first) of the pass; thumbnails go to stdout as y4m."""
+    """The ffmpeg argument list (``ffmpeg`` first) of the pass; thumbnails go to stdout as y4m, the decoded
+    frames' times to :func:`frames_file` of ``video_out``."""
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+warning", "-y"]
     for inp in inputs:
         cmd += _input_args(inp, cut.start - cut.preroll, cut.duration + cut.preroll, socket_timeout)
     t = f"{cut.duration:.6f}"
     no_metadata = ["-map_metadata", "-1", "-map_chapters", "-1"]
-    cmd += ["-filter_complex", filter_graph(cut, opts.short_side)]
+    cmd += ["-filter_complex", filter_graph(cut, opts.short_side, frames_file(video_out))]
     cmd += ["-map", "[v]", "-c:v", "libx264", "-preset", opts.preset, "-crf", str(opts.crf), "-threads", "1",
             "-pix_fmt", "yuv420p", "-movflags", "+faststart", *no_metadata, "-t", t, "-f", "mp4", _file(video_out)]
     cmd += ["-map", "[a]", "-c:a", "flac", "-ac", str(opts.channels), "-ar", str(opts.sample_rate),
@@ -218,6 +236,19 @@ def build_command(
 
 def _file(path: str | os.PathLike) -> str:
     return local_input(path).url
+
+
+def frames_file(video_out: str | os.PathLike) -> Path:
+    """Where the pass writes the times of the frames it decoded: beside the mp4."""
+    return Path(video_out).with_suffix(".frames.txt")
+
+
+_PTS_TIME_RE = re.compile(rb"pts_time:(-?[0-9.]+(?:e[-+]?[0-9]+)?)")
+
+
+def read_frame_times(path: str | os.PathLike) -> list[float]:
+    """The frame times a ``metadata=mode=print`` filter wrote (lines ``frame:N pts:P pts_time:T``)."""
+    return [float(m) for m in _PTS_TIME_RE.findall(Path(path).read_bytes())]
 
 
 def read_y4m(data: bytes) -> list[np.ndarray]:
@@ -293,4 +324,6 @@ def normalize(
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
             raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg wrote no {Path(out).suffix or 'output'} data "
                                                    f"({text or 'no message'})")
-    return PassResult(read_y4m(proc.stdout), problems)
+    if not frames_file(video_out).is_file():  # empty when no frame decoded: the outputs are short
+        raise ClipFailure(Status.FFMPEG_ERROR, f"ffmpeg wrote no {frames_file(video_out).name} ({text or 'no message'})")
+    return PassResult(read_y4m(proc.stdout), read_frame_times(frames_file(video_out)), problems)

@@ -17,8 +17,10 @@ so no filter re-opens or re-decodes the file. :func:`read_outputs` gives:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
@@ -143,8 +145,10 @@ def dark_share(image: np.ndarray, dark_luma: float = DARK_LUMA) -> float:
 # ----------------------------------------------------------------------------------------------------
 # Sources before the normalising pass: what their headers say
 # ----------------------------------------------------------------------------------------------------
-# Demuxers that cannot seek to a keyframe (no index): the pass reads them from a little earlier.
+# Demuxers that cannot seek to a keyframe (no index): their seek lands on any packet, so the pass reads them
+# from the keyframe before the segment, found by scanning packets (:func:`keyframe_before`).
 NO_INDEX_FORMATS = frozenset({"mpegts", "mpegtsraw", "mpeg", "mpegvideo", "h264", "hevc", "m4v"})
+KEYFRAME_WINDOW_S = 5.0  # the first look back for a keyframe; doubled until one is found
 
 
 @dataclass
@@ -169,6 +173,7 @@ class InputFacts:
     sample_rate: int | None = None
     channels: int | None = None
     audio_start: float | None = None
+    keyframe: float | None = None  # sources without an index: the keyframe the segment decodes from (dts)
 
     @property
     def has_video(self) -> bool:
@@ -180,7 +185,7 @@ class InputFacts:
 
     @property
     def indexed(self) -> bool:
-        """Whether the demuxer seeks to keyframes (else the pass reads from a little earlier)."""
+        """Whether the demuxer seeks to keyframes (else the pass reads from the keyframe before the segment)."""
         return not (set(self.format.split(",")) & NO_INDEX_FORMATS)
 
     def with_audio_of(self, other: InputFacts) -> InputFacts:
@@ -215,10 +220,36 @@ def _rotation(container: av.container.InputContainer, stream, max_packets: int =
     return 0
 
 
-def probe_input(url: str | os.PathLike, options: dict[str, str] | None = None) -> InputFacts:
+def keyframe_before(container: av.container.InputContainer, stream, t: float, start: float) -> float | None:
+    """The decode time (player time) of the last video keyframe shown at or before ``t``, for a demuxer
+    without an index: its packets are scanned (not decoded) from ``KEYFRAME_WINDOW_S`` before ``t``, the
+    window doubled until a keyframe turns up. None when none does before the file's start (decode from
+    there). ``start``: the container's first timestamp (player time 0)."""
+    tb = float(stream.time_base)
+    window = KEYFRAME_WINDOW_S
+    while True:
+        since = max(0.0, t - window)
+        # From 0: the stream's first packet (a first keyframe decodes before player time 0 when B-frames delay it).
+        container.seek(int((since + start) / tb) if since else 0, stream=stream, backward=True)
+        key = None
+        for packet in container.demux(stream):
+            if packet.dts is None:
+                continue
+            if packet.dts * tb - start > t:  # decode order: nothing later is shown at or before t
+                break
+            if packet.is_keyframe and packet.pts is not None and packet.pts * tb - start <= t:
+                key = packet.dts * tb - start
+        if key is not None or since == 0:
+            return key
+        window *= 2
+
+
+def probe_input(url: str | os.PathLike, options: dict[str, str] | None = None,
+                segment_start: float | None = None) -> InputFacts:
     """Open a source (a path, or an http(s) URL with ffmpeg protocol ``options``: headers, cookies,
-    rw_timeout...) and read its header and first video frame. Raises :class:`ProbeError` with PyAV's
-    message ("Server returned 404 Not Found", "Connection timed out", "Invalid data found ...")."""
+    rw_timeout...) and read its header and first video frame; on a source without an index, also the
+    keyframe ``segment_start`` decodes from. Raises :class:`ProbeError` with PyAV's message ("Server
+    returned 404 Not Found", "Connection timed out", "Invalid data found ...")."""
     target = os.fspath(url)
     try:
         container = av.open(target, options=dict(options or {}))
@@ -252,6 +283,11 @@ def probe_input(url: str | os.PathLike, options: dict[str, str] | None = None) -
                 facts.rotation = _rotation(container, v)
             except (av.error.FFmpegError, ValueError) as e:
                 raise ProbeError(f"the first video frame does not decode: {_av_message(e)}") from None
+            if segment_start and not facts.indexed:
+                try:
+                    facts.keyframe = keyframe_before(container, v, segment_start, start)
+                except (av.error.FFmpegError, ValueError) as e:
+                    raise ProbeError(f"looking for the keyframe before {segment_start:g} s: {_av_message(e)}") from None
     return facts
 
 
@@ -377,29 +413,57 @@ class OutputSpec:
     channels: int
     size: tuple[int, int] | None = None  # width, height when the source's display size is known
     audio_tolerance: float = 0.02  # seconds
+    start: float = 0.0  # the segment's start in the source (player time), for messages
+    source_fps: float | None = None  # the source's average frame rate
+    video_from: float = 0.0  # where the source's picture starts in the segment (> 0: it starts late)
 
     @property
     def video_tolerance(self) -> float:
         return 1 / float(self.rate) + 1e-3
 
+    @property
+    def frame_s(self) -> float:
+        """One frame: of the output, or of the source when it is slower."""
+        return max(1 / float(self.rate), 1 / self.source_fps if self.source_fps else 0.0)
+
+
+GAP_FRAMES = 4  # decoded frames further apart than this many frames leave a gap the frame-rate step fills
+
 
 @dataclass(frozen=True)
 class OutputProblem:
-    """One way the files differ from the spec. ``short``: a stream does not last the segment."""
+    """One way the files differ from the spec. ``short``: a stream does not last the segment; ``gap``: a
+    stretch of it has no decoded source frame."""
 
     message: str
     short: bool = False
+    gap: bool = False
 
 
-def check_outputs(out: OutputFacts, spec: OutputSpec) -> tuple[list[OutputProblem], list[str]]:
-    """Compare the read-back files with what was asked; returns (problems, the names of the checks made)."""
+def frame_gaps(times: Sequence[float], spec: OutputSpec) -> list[tuple[float, float]]:
+    """The stretches of the segment (seconds from its start) without a frame the decoder produced: before
+    the first one, when it comes more than a frame after the source's picture starts, and between two that
+    are more than ``GAP_FRAMES`` frames apart."""
+    inside = sorted(t for t in times if t < spec.duration)
+    if not inside:
+        return []
+    slack = 1e-3
+    gaps = [(spec.video_from, inside[0])] if inside[0] - spec.video_from > spec.frame_s + slack else []
+    gaps += [(a, b) for a, b in itertools.pairwise(inside) if b - a > GAP_FRAMES * spec.frame_s + slack]
+    return gaps
+
+
+def check_outputs(out: OutputFacts, spec: OutputSpec,
+                  frame_times: Sequence[float] | None = None) -> tuple[list[OutputProblem], list[str]]:
+    """Compare the read-back files with what was asked, and ``frame_times`` (the decoded frames' times,
+    seconds from the segment's start) with the segment; returns (problems, the names of the checks made)."""
     problems: list[OutputProblem] = []
     checked: list[str] = []
 
-    def check(name: str, ok: bool, message: str, short: bool = False) -> None:
+    def check(name: str, ok: bool, message: str, short: bool = False, gap: bool = False) -> None:
         checked.append(name)
         if not ok:
-            problems.append(OutputProblem(message, short))
+            problems.append(OutputProblem(message, short, gap))
 
     check("video_stream", out.streams == 1 and out.vcodec == "h264" and out.pix_fmt == "yuv420p",
           f"the mp4 holds {out.streams} stream(s), video {out.vcodec} {out.pix_fmt}, not one H.264 yuv420p stream")
@@ -428,4 +492,9 @@ def check_outputs(out: OutputFacts, spec: OutputSpec) -> tuple[list[OutputProble
     ad = out.audio_duration or 0.0
     check("audio_duration", abs(ad - d) <= spec.audio_tolerance,
           f"the audio lasts {ad:.3f} s of the {d:.3f} s segment", short=ad < d)
+    if frame_times is not None:
+        gaps = frame_gaps(frame_times, spec)
+        where = ", ".join(f"{a:.3f}-{b:.3f} s (source {spec.start + a:.3f}-{spec.start + b:.3f} s)" for a, b in gaps)
+        check("source_frames", not gaps, f"no source frame decoded for {where} of the segment: the picture there "
+                                         f"would be a held frame", gap=True)
     return problems, checked

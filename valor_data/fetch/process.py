@@ -27,7 +27,6 @@ from valor_data.digest import sha256_file
 from valor_data.fetch.failures import ClipFailure, classify
 from valor_data.fetch.filters import ClipFilter, Decodable, HasAudio, HasVideo, apply_filters
 from valor_data.fetch.normalize import (
-    PREROLL_S,
     Cut,
     NormalizeOptions,
     display_size,
@@ -101,12 +100,14 @@ class Downloaded:
 
 
 def probe_inputs(resolved: Resolved, socket_timeout: float) -> InputFacts:
-    """The header facts of the clip's inputs (split DASH: the video's, with the audio's audio facts)."""
+    """The header facts of the clip's inputs (split DASH: the video's, with the audio's audio facts), and on
+    a video input without an index the keyframe the segment decodes from."""
     facts = []
     for i, inp in enumerate(resolved.inputs):
         target = inp.url[len("file:"):] if inp.url.startswith("file:") else inp.url
         try:
-            facts.append(probe_input(target, resolved.probe_options(i, socket_timeout)))
+            facts.append(probe_input(target, resolved.probe_options(i, socket_timeout),
+                                     segment_start=resolved.start if i == 0 else None))
         except ProbeError as e:
             raise ClipFailure(classify(str(e), default=Status.DECODE_ERROR), str(e)) from None
     return facts[0] if len(facts) == 1 else facts[0].with_audio_of(facts[-1])
@@ -163,10 +164,13 @@ def unexpected_error(task: FetchTask, clip: ClipRef, exc: Exception) -> ClipFail
 
 
 def plan_cut(resolved: Resolved, facts: InputFacts, opts: NormalizeOptions) -> Cut:
-    """What the pass takes: the segment, at the output rate, read from a few seconds earlier when the
-    source's demuxer cannot seek to a keyframe (elsewhere ffmpeg seeks to the keyframe before the start and
-    decodes from there: the cut is exact without reading more)."""
-    preroll = 0.0 if facts.indexed else min(PREROLL_S, resolved.start)
+    """What the pass takes: the segment, at the output rate. ffmpeg seeks to the keyframe before the start
+    and decodes from there, except on a source whose demuxer cannot seek to a keyframe: that one is read
+    from the keyframe the probe found (from the file's start when it found none), so that every frame of the
+    segment decodes."""
+    preroll = 0.0
+    if not facts.indexed:
+        preroll = round(min(resolved.start, max(0.0, resolved.start - (facts.keyframe or 0.0))), 6)
     rate = opts.output_rate(facts.base_rate or facts.fps)
     return Cut(resolved.start, resolved.duration, rate, 0, resolved.audio_input, preroll)
 
@@ -175,7 +179,9 @@ def output_spec(cut: Cut, facts: InputFacts, opts: NormalizeOptions) -> OutputSp
     size = None
     if facts.width and facts.height:
         size = output_size(display_size(facts.width, facts.height, facts.sar, facts.rotation), opts.short_side)
-    return OutputSpec(cut.duration, opts.short_side, cut.rate, opts.sample_rate, opts.channels, size)
+    return OutputSpec(cut.duration, opts.short_side, cut.rate, opts.sample_rate, opts.channels, size,
+                      start=cut.start, source_fps=facts.fps,
+                      video_from=max(0.0, (facts.video_start or 0.0) - cut.start))
 
 
 _ADDRESS_RE = re.compile(r" @ 0x[0-9a-f]+")
@@ -216,7 +222,7 @@ def _run_pass(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipFil
     if decode_problems and not probe.decode_error:
         probe.decode_error = _ADDRESS_RE.sub("", "; ".join(decode_problems[:3]))
     spec = output_spec(cut, facts, opts.normalize)
-    problems, checked = check_outputs(out, spec)
+    problems, checked = check_outputs(out, spec, result.frame_times)
     out.extra.update(checked=checked, segment=round(cut.duration, 6), rate=str(cut.rate),
                      tolerance={"video_s": round(spec.video_tolerance, 4), "audio_s": spec.audio_tolerance})
     if cut.preroll:
@@ -227,6 +233,9 @@ def _run_pass(downloaded: Downloaded, task: FetchTask, filters: Sequence[ClipFil
     if rejection is not None:
         raise ClipFailure(rejection.reason, rejection.message)
     if problems:
+        gaps = [p.message for p in problems if p.gap]
+        if gaps:
+            raise ClipFailure(Status.GAP, "; ".join(gaps))
         short = [p.message for p in problems if p.short]
         if short:
             end = (facts.duration or 0.0) - resolved.start if resolved.way != "segment_download" else None

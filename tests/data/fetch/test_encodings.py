@@ -40,7 +40,7 @@ MID, START = (1.3, 4.3), (0.0, 3.0)  # segments: inside the source, and from its
 PAST_END = {"h264_aac_mp4": (3.5, 6.5), "vp9_opus_webm": (3.5, 6.5), "h264_aac_ts": (3.5, 6.5),
             "h264_audio_short_mkv": (2.4, 5.4)}  # the source, or its sound, ends inside the segment
 CHECKS = ["video_stream", "size", "aspect", "square_pixels", "no_rotation", "fps", "video_start", "video_duration",
-          "audio_format", "audio_duration"]
+          "audio_format", "audio_duration", "source_frames"]
 FAST = ["--retries", "1", "--retry-wait", "0.05", "--socket-timeout", "2", "--no-progress", "--json"]
 FILE_KINDS = [n for n in ENCODINGS if ENCODINGS[n].layout_kind == "file"]  # what a local directory can hold
 
@@ -183,7 +183,7 @@ def test_local_probe_facts_describe_source_and_output(local_run):
     assert (probe["output"]["width"], probe["output"]["height"], probe["output"]["rotation"]) == (224, 298, 0)
     ts = json.loads(rows[("h264_aac_ts", *MID)]["probe"])
     assert ts["source"]["start_time"] == pytest.approx(1.4, abs=0.1)  # MPEG-TS: timestamps start late
-    assert ts["output"]["preroll"] == 1.3  # no keyframe index: read from the start of the file
+    assert ts["output"]["preroll"] == 1.3  # no keyframe index: read from the keyframe before, the file's first
     fast = json.loads(rows[("h264_60fps_mp4", *MID)]["probe"])
     assert fast["fps"] == 60 and fast["output"]["fps"] == 30 and fast["output"]["frames"] == 90
     sar = json.loads(rows[("h264_sar_mp4", *MID)]["probe"])

@@ -16,6 +16,7 @@ from valor_data.fetch.normalize import (
     PassInput,
     build_command,
     display_size,
+    frames_file,
     local_input,
     normalize,
     output_size,
@@ -172,3 +173,15 @@ def test_options_are_validated():
         NormalizeOptions(fps=0)
     with pytest.raises(ValueError, match="max-fps"):
         NormalizeOptions(max_fps=0)
+
+
+def test_the_pass_reports_the_decoded_frames_times_whatever_the_folder_name(tmp_path):
+    """The times file's path sits inside the filter graph: quotes, colons, commas, brackets and semicolons
+    in the output folder are escaped."""
+    src = make_clip(tmp_path / "src.mp4", "ok", duration=4.0, size=(160, 120))
+    out = tmp_path / "it's [a]:b,c;d\\e"
+    out.mkdir()
+    result = normalize([local_input(src)], Cut(1.0, 2.0, Fraction(25)), out / "v.mp4", out / "a.flac",
+                       NormalizeOptions(short_side=120))
+    assert result.frame_times == pytest.approx([i / 25 for i in range(50)], abs=1e-3)
+    assert frames_file(out / "v.mp4").is_file() and len(result.thumbs) == 8

@@ -1,4 +1,5 @@
-"""The checks of the pass's files against the segment: each difference named, short streams told apart."""
+"""The checks of the pass's files against the segment: each difference named, short streams and stretches
+without a decoded frame told apart."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from valor_data.fetch.probe import OutputFacts, OutputSpec, check_outputs
+from valor_data.fetch.probe import OutputFacts, OutputSpec, check_outputs, frame_gaps
 
 SPEC = OutputSpec(duration=10.0, short_side=224, rate=Fraction(25), sample_rate=16000, channels=1, size=(298, 224))
 GOOD = OutputFacts(streams=1, vcodec="h264", pix_fmt="yuv420p", width=298, height=224, sar="1:1", rotation=0,
@@ -52,3 +53,44 @@ def test_each_difference_is_named(change, words):
 def test_unknown_source_shape_skips_only_the_aspect_check():
     _, checked = check_outputs(GOOD, replace(SPEC, size=None))
     assert "aspect" not in checked and "size" in checked
+
+
+# ----------------------------------------------------------------------------------------------------
+# The decoded frames' times against the segment
+# ----------------------------------------------------------------------------------------------------
+def every_frame(first: float, last: float, step: float = 0.04) -> list[float]:
+    return [round(first + i * step, 6) for i in range(round((last - first) / step) + 1)]
+
+
+def gaps(times: list[float], spec: OutputSpec = SPEC) -> list[tuple[float, float]]:
+    return frame_gaps(times, spec)
+
+
+def test_every_frame_of_the_segment_decoded_is_no_gap():
+    assert gaps(every_frame(0.0, 9.96)) == []
+    assert gaps(every_frame(0.04, 9.96)) == []  # the first frame one frame late: a rate's rounding
+    assert gaps(every_frame(0.0, 9.96)[::4]) == []  # four frames apart: a slower source's frames
+
+
+def test_a_late_first_frame_and_a_hole_are_gaps():
+    late = every_frame(2.6, 9.96)
+    assert gaps(late) == [(0.0, 2.6)]
+    hole = every_frame(0.0, 1.96) + every_frame(3.0, 9.96)
+    assert gaps(hole) == [(1.96, 3.0)]
+    assert gaps(every_frame(0.0, 9.96)[::5]) != []  # five frames apart at 25 frames/s
+
+
+def test_the_gap_limit_follows_the_slower_rate_and_a_late_picture():
+    low = every_frame(0.0, 9.5, 0.5)  # a 2-frames/s source: its own frames, held by the frame-rate step
+    assert gaps(low, replace(SPEC, source_fps=2.0)) == []
+    assert gaps(low) != []  # at the output's 25 frames/s the same times are holes
+    assert gaps(every_frame(1.5, 9.96), replace(SPEC, video_from=1.5)) == []  # the source's picture starts late
+    assert gaps(every_frame(0.0, 9.96) + [10.5, 12.0]) == []  # frames past the segment do not count
+
+
+def test_the_frame_check_names_the_seconds_in_the_segment_and_the_source():
+    problems, checked = check_outputs(GOOD, replace(SPEC, start=30.0), every_frame(0.0, 1.96) + every_frame(3.0, 9.96))
+    assert checked[-1] == "source_frames"
+    assert [(p.message, p.gap, p.short) for p in problems] == [
+        ("no source frame decoded for 1.960-3.000 s (source 31.960-33.000 s) of the segment: the picture there "
+         "would be a held frame", True, False)]
