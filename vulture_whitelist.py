@@ -52,21 +52,8 @@ _.thread_count  # PyAV codec-context setting read by libavcodec when the decoder
 _.clips_resumed  # fetch.run.FetchSummary: part of fetch's --json summary (asdict in to_dict)
 _.reasons_table  # fetch.failures: generates the docs' manifest-status table; test_failures.py keeps the two equal
 
-# valor_data.annotate's core: called by the campaign's web app (valor_data.annotate.web) and its CLI.
-_.save_caption
-_.save_verdict
-_.host_decide
-_.set_qualified
-_.list_people
-_.next_write
-_.next_review
-_.lease_media
-_.reviewer  # Feedback.reviewer, WriteTask.feedback, CampaignConfig.rate_limit_per_minute: read by the web app
-_.feedback
-_.rate_limit_per_minute
-_.common_problems  # the problems and feedback pages
-_.feedback_for
-_.clip_state
+# valor_data.annotate's core: called by the campaign's CLI, or only by its tests.
+_.list_people  # who joined, in order: tests/data/annotate (the host page needs more: web/views.people)
 _.import_  # click command `valor-data annotate import` (valor_data/commands/annotate.py)
 
 # valor_data.annotate dashboard figures: fields read by templates/dashboard.html and GET /api/v1/dashboard (asdict)
