@@ -16,12 +16,16 @@ the end: the figures move with it.
 
     python benchmarks/annotate_load.py [--clips 1180000] [--clients 500] [--duration 300] [--think 4]
         [--bad-share 0.2] [--no-kill] [--import-only] [--sqlite] [--keep DIR] [--json OUT]
+
+With ``--keep DIR`` on PostgreSQL the imported database stays in DIR as a template that the next run with
+the same DIR copies (``createdb -T``, seconds) instead of importing again, so the load can be rerun quickly.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -116,28 +120,35 @@ def as_postgres_user(cmd: list[str]) -> list[str]:
     return cmd if os.geteuid() != 0 else ["runuser", "-u", "nobody", "--", *cmd]
 
 
-def start_postgres() -> tuple[Path, str]:
-    """A throwaway PostgreSQL 15 on a unix socket in a temporary directory of its own (the server runs as
-    another user when this runs as root); returns the directory and the URL of a fresh database."""
-    base = Path(tempfile.mkdtemp(prefix="annotate-load-pg-"))
+def start_postgres(base: Path | None = None) -> tuple[Path, str]:
+    """A throwaway PostgreSQL 15 on a unix socket in a directory of its own (``base``, made when None; the
+    server runs as another user when this runs as root); returns the directory and the server's URL without
+    a database name. A ``base`` that holds a cluster already is started as it is."""
+    base = base or Path(tempfile.mkdtemp(prefix="annotate-load-pg-"))
     data = base / "pgdata"
+    base.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(base, "nobody")
     os.chmod(base, 0o700)
-    subprocess.run(as_postgres_user([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                                     "-E", "UTF8"]), check=True, capture_output=True)
+    if not data.exists():
+        subprocess.run(as_postgres_user([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                                         "-E", "UTF8"]), check=True, capture_output=True)
     subprocess.run(as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "pg.log"),
                                      "-o", f"-k {base} -c listen_addresses='' -c max_connections=300", "start"]),
                    check=True, capture_output=True)
-    subprocess.run(as_postgres_user([str(PG_BIN / "createdb"), "-h", str(base), "-U", "postgres", "campaign"]),
-                   check=True, capture_output=True)
-    return base, f"postgresql://postgres@/campaign?host={base}"
+    return base, f"postgresql://postgres@/{{}}?host={base}"
 
 
-def stop_postgres(base: Path) -> None:
+def createdb(base: Path, name: str, template: str | None = None) -> None:
+    subprocess.run(as_postgres_user([str(PG_BIN / "createdb"), "-h", str(base), "-U", "postgres",
+                                     *(["-T", template] if template else []), name]), check=True, capture_output=True)
+
+
+def stop_postgres(base: Path, remove: bool = True) -> None:
     subprocess.run(as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(base / "pgdata"), "-m", "fast", "stop"]),
                    capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
+    if remove:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def database_size(c: Campaign) -> int:
@@ -160,18 +171,31 @@ def init_campaign(directory: Path) -> None:
 async def run_clients(server: ServerProcess, invites: list[tuple[str, str]], duration: float, think: float,
                       bad_share: float, kill_at: float | None, stamps: int) -> tuple[Ledger, dict]:
     """Every invite joins, then all work until ``duration`` is over; the server is SIGKILLed and restarted at
-    ``kill_at`` seconds (None: never)."""
+    ``kill_at`` seconds (None: never).
+
+    Each person has an HTTP client of their own, as each has a browser: one client shared by 500 people
+    spends its CPU scanning its connection pool on every request (httpcore's pool is linear in its
+    connections) and the latencies measured would be the load generator's queue, not the server's. Each
+    person starts after a random part of one think time, as people do not all click at the same instant.
+    """
     ledger = Ledger()
-    limits = httpx.Limits(max_connections=len(invites) + 10, max_keepalive_connections=len(invites) + 10)
     events: dict = {}
-    async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as http:
-        agents = [await Agent.join(http, invite, ledger, random.Random(i)) for i, (invite, _role) in enumerate(invites)]
+    async with contextlib.AsyncExitStack() as stack:
+        # plain HTTP on loopback: no certificates to load for each of the clients
+        https = [await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=30, verify=False))
+                 for _ in invites]
+        agents = [await Agent.join(http, invite, ledger, random.Random(i))
+                  for i, ((invite, _role), http) in enumerate(zip(invites, https, strict=True))]
         ledger.latencies.clear()
         began = time.monotonic()
         deadline = began + duration
-        tasks = [asyncio.create_task(work_until(a, deadline, think, bad_share,
-                                                rubber_stamp if i >= len(agents) - stamps else careful_judge))
-                 for i, a in enumerate(agents)]
+
+        async def person(i: int, agent: Agent) -> None:
+            await asyncio.sleep(agent.rng.uniform(0, think))
+            await work_until(agent, deadline, think, bad_share,
+                             rubber_stamp if i >= len(agents) - stamps else careful_judge)
+
+        tasks = [asyncio.create_task(person(i, a)) for i, a in enumerate(agents)]
         cpu_before_kill = 0.0
         if kill_at is not None:
             await asyncio.sleep(kill_at)
@@ -218,27 +242,64 @@ def report(name: str, ledger: Ledger, events: dict, violations: invariants.Viola
             "self_reviews": violations.self_reviews}
 
 
+def import_once(args: argparse.Namespace, work: Path, directory: Path, db_url: str | None) -> dict:
+    """Make the source and import it into ``db_url`` (SQLite when None): the import's figures."""
+    began = time.monotonic()
+    source = make_source(work / "source", args.clips)
+    print(f"source: {args.clips:,} clips in {time.monotonic() - began:.1f} s")
+    c = Campaign.open(directory, db_url)
+    try:
+        seconds = import_clips(c, source, "second", progress=True).seconds
+        size = database_size(c)
+    finally:
+        c.close()
+    shutil.rmtree(work / "source", ignore_errors=True)
+    print(f"import: {args.clips:,} clips in {seconds:.1f} s ({args.clips / seconds:,.0f} clips/s); "
+          f"database {size / 2**20:.0f} MiB")
+    return {"seconds": seconds, "database_bytes": size}
+
+
 def run(args: argparse.Namespace, work: Path) -> dict:
     sqlite = args.sqlite
     clients = args.clients or (50 if sqlite else 500)
     print(f"load at start {load()} ({os.cpu_count()} cores)")
-    began = time.monotonic()
-    source = make_source(work / "source", args.clips)
-    print(f"source: {args.clips:,} clips in {time.monotonic() - began:.1f} s")
     directory = work / "campaign"
-    init_campaign(directory)
-    pg, db_url = (None, None) if sqlite else start_postgres()
+    if not (directory / "campaign.yaml").exists():  # a kept DIR has its campaign already
+        init_campaign(directory)
     result: dict = {"clips": args.clips, "clients": clients, "database": "sqlite" if sqlite else "postgresql"}
+    pg = None
+    if sqlite:
+        db_url = None
+        result["import"] = import_once(args, work, directory, db_url)
+    else:
+        # with --keep, the imported database is kept as a template: a later run copies it (seconds) instead
+        # of importing again
+        pg, server_url = start_postgres(work / "pg" if args.keep else None)
+        marker = work / "imported.json"
+        imported = json.loads(marker.read_text()) if args.keep and marker.exists() else None
+        if imported is not None and imported["clips"] != args.clips:
+            raise SystemExit(f"--keep {work}: its database holds {imported['clips']:,} clips, not --clips "
+                             f"{args.clips:,}: use another directory")
+        if imported is None:
+            createdb(pg, "imported")
+            imported = {"clips": args.clips, **import_once(args, work, directory, server_url.format("imported"))}
+            if args.keep:
+                marker.write_text(json.dumps(imported))
+        else:
+            print(f"import: reusing the {args.clips:,} clips imported in {work} ({imported['seconds']:.1f} s, "
+                  f"database {imported['database_bytes'] / 2**20:.0f} MiB)")
+        result["import"] = {k: imported[k] for k in ("seconds", "database_bytes")}
+        db_url = server_url.format("imported")
+        if args.keep and not args.import_only:
+            run_db = f"run_{int(time.time())}"
+            began = time.monotonic()
+            createdb(pg, run_db, template="imported")
+            print(f"copied the imported database to {run_db} in {time.monotonic() - began:.1f} s")
+            db_url = server_url.format(run_db)
     try:
-        c = Campaign.open(directory, db_url)
-        seconds = import_clips(c, source, "second", progress=True).seconds
-        size = database_size(c)
-        print(f"import: {args.clips:,} clips in {seconds:.1f} s ({args.clips / seconds:,.0f} clips/s); "
-              f"database {size / 2**20:.0f} MiB")
-        result["import"] = {"seconds": seconds, "database_bytes": size}
         if args.import_only:
-            c.close()
             return result
+        c = Campaign.open(directory, db_url)
         n_annotators = int(clients * args.annotator_share)
         invites = [(t, "annotator") for t in create_invites(c, "annotator", n_annotators)]
         invites += [(t, "reviewer") for t in create_invites(c, "reviewer", clients - n_annotators)]
@@ -254,7 +315,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         c.close()
     finally:
         if pg:
-            stop_postgres(pg)
+            stop_postgres(pg, remove=not args.keep)
     print(f"load at end {load()}")
     return result
 
@@ -271,7 +332,8 @@ def main() -> int:
     p.add_argument("--no-kill", action="store_true", help="do not SIGKILL the server halfway")
     p.add_argument("--import-only", action="store_true", help="stop after the import")
     p.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
-    p.add_argument("--keep", type=Path, help="work in DIR and keep it")
+    p.add_argument("--keep", type=Path, help="work in DIR and keep it; on PostgreSQL a later run with the same "
+                   "DIR copies its imported database instead of importing again")
     p.add_argument("--json", type=Path, help="write the figures here")
     args = p.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="annotate-load-"))

@@ -134,7 +134,7 @@ def _gold_round(conn: Connection, clip_pk: int, user_id: int) -> int:
 
 
 def _held_write(c: Campaign, conn: Connection, user: User) -> WriteTask | None:
-    now = conn.execute(select(c.db.now())).scalar()
+    now = c.db.now()
     clip = conn.execute(select(clips).where(K.writer_id == user.id, K.state == ClipState.WRITING,
                                             K.lease_expires > now).limit(1)).first()
     if clip is not None:
@@ -153,18 +153,22 @@ def _stages_where(c: Campaign, rework: str) -> list[str]:
 
 
 def _write_candidates(c: Campaign, user_id: int) -> list:
-    """The queries a qualified annotator's next clip comes from, most urgent first."""
+    """The queries a qualified annotator's next clip comes from, most urgent first: the small queues (their
+    own rework, expired leases, others' rework) in one query, ordered by urgency, then the open clips.
+
+    One query for the small queues rather than one each: every query is a transaction of its own (the
+    claim's), and most of the time those queues are empty."""
     now = c.db.now()
     by_author, by_other = _stages_where(c, "author"), _stages_where(c, "other")
     may_rewrite = or_(and_(K.stage.in_(by_author), K.author_id == user_id),
                       and_(K.stage.in_(by_other), K.author_id != user_id))
-    base = select(K.id).where(K.gold == false()).order_by(K.id).limit(1)
-    return [
-        base.where(K.state == ClipState.REWORK, K.stage.in_(by_author), K.author_id == user_id),
-        base.where(K.state == ClipState.WRITING, K.lease_expires < now, or_(K.round == 1, may_rewrite)),
-        base.where(K.state == ClipState.REWORK, K.stage.in_(by_other), K.author_id != user_id),
-        base.where(K.state == ClipState.OPEN),
-    ]
+    own_rework = and_(K.state == ClipState.REWORK, K.stage.in_(by_author), K.author_id == user_id)
+    expired = and_(K.state == ClipState.WRITING, K.lease_expires < now, or_(K.round == 1, may_rewrite))
+    other_rework = and_(K.state == ClipState.REWORK, K.stage.in_(by_other), K.author_id != user_id)
+    urgent = (select(K.id).where(K.gold == false(), K.state.in_([ClipState.REWORK, ClipState.WRITING]),
+                                 or_(own_rework, expired, other_rework))
+              .order_by(case((own_rework, 0), (expired, 1), else_=2), K.id).limit(1))
+    return [urgent, select(K.id).where(K.gold == false(), K.state == ClipState.OPEN).order_by(K.id).limit(1)]
 
 
 def next_write(c: Campaign, user: User) -> WriteTask | None:
@@ -185,10 +189,9 @@ def next_write(c: Campaign, user: User) -> WriteTask | None:
         if held is not None:
             return held
         token = new_lease_token()
-        conn.execute(update(clips).where(K.id == row.id).values(
+        clip = conn.execute(update(clips).where(K.id == row.id).values(
             state=ClipState.WRITING, writer_id=user.id, lease_token=token, lease_expires=c.db.now() + seconds,
-            updated_at=c.db.now()))
-        clip = conn.execute(select(clips).where(K.id == row.id)).one()
+            updated_at=c.db.now()).returning(*clips.c)).one()
         record(conn, c, user.id, "lease-write", clip.clip_id, round=clip.round)
         return _write_task(c, conn, clip, token, clip.lease_expires, clip.round)
 
@@ -223,9 +226,8 @@ def _next_gold(c: Campaign, user: User) -> WriteTask | None:
 
 # --------------------------------------------------------------------------------------------- reviewing
 def _held_review(c: Campaign, conn: Connection, user: User) -> ReviewTask | None:
-    now = conn.execute(select(c.db.now())).scalar()
     held = conn.execute(select(S.id).where(S.reviewer_id == user.id, S.verdict.is_(None),
-                                           S.lease_expires > now).limit(1)).scalar()
+                                           S.lease_expires > c.db.now()).limit(1)).scalar()
     return _review_task(conn, held) if held is not None else None
 
 

@@ -24,6 +24,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from valor_data.web.schema import Migrations, db_now, settings
 
 SQLITE_BUSY_MS = 60_000
+# Starlette runs each request's database work in anyio's threadpool (40 threads by default): as many
+# connections as threads, so no thread waits for the pool while holding a place in the threadpool.
+THREADS = 40
+POOL_SIZE = 10  # kept open between bursts; the rest are opened on demand
 
 
 def normalize_url(url: str) -> str:
@@ -52,7 +56,8 @@ class Database:
                                                                 "timeout": SQLITE_BUSY_MS / 1000})
             _sqlite_setup(self.engine)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=POOL_SIZE,
+                                        max_overflow=THREADS - POOL_SIZE)
         self.dialect = self.engine.dialect.name
 
     @property
