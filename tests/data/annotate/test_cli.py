@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -69,6 +71,7 @@ def test_refusals_are_one_line(tmp_path, shard_dir):
 
 
 def test_the_installed_command_runs(tmp_path):
-    run = subprocess.run(["valor-data", "annotate", "init", str(tmp_path / "c")], capture_output=True, text=True,
+    exe = Path(sys.executable).parent / "valor-data"  # the venv's console script, whatever PATH holds
+    run = subprocess.run([str(exe), "annotate", "init", str(tmp_path / "c")], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0 and "campaign.yaml" in run.stdout, run.stderr
