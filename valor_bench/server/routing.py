@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from valor_bench import __version__
@@ -28,8 +28,8 @@ from valor_bench.server.state import ServerState
 from valor_bench.server.statuses import DONE, PENDING_WORK, Access, Role, TeamStatus
 from valor_bench.server.teams import ANONYMOUS, Identity, identify
 from valor_data.web import render as kit_render
-from valor_data.web.errors import HttpError, InputError
-from valor_data.web.requests import bearer_token, client_address, read_form, read_json
+from valor_data.web.errors import HttpError
+from valor_data.web.requests import bearer_token, client_address, read_form, read_json, refusals_answered_by
 from valor_data.web.uploads import mib
 
 HERE = Path(__file__).resolve().parent
@@ -116,21 +116,7 @@ def require(access: Access | None, ident: Identity) -> None:
         raise HttpError(403, f"team {ident.team.name!r} is waiting for the host's approval")
 
 
-def refusals(fn: Callable) -> Callable:
-    """Wrap an async route so that a refusal (HttpError, InputError, a client gone) becomes its one-line answer."""
-
-    @functools.wraps(fn)
-    async def route(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except HttpError as e:
-            return error_response(request, e.status, e.message, e.headers)
-        except InputError as e:
-            return error_response(request, 422, str(e))
-        except ClientDisconnect:
-            return Response(status_code=400)
-
-    return route
+refusals = refusals_answered_by(error_response)  # a refusal becomes its one-line answer
 
 
 def endpoint(access: Access | None = None, body: str | None = None):

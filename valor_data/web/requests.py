@@ -6,14 +6,16 @@ the limit is refused before the first byte, a chunked body is cut off as soon as
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
-from valor_data.web.errors import HttpError
+from valor_data.web.errors import HttpError, InputError
 from valor_data.web.sessions import CSRF_FIELD, check_csrf
 
 JSON_SPECIAL = re.compile(rb'["\\\[\]{}]')
@@ -109,3 +111,28 @@ def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
     with open(path, "rb") as f:
         while block := f.read(size):
             yield block
+
+
+Route = Callable[[Request], Awaitable[Response]]
+
+
+def refusals_answered_by(answer: Callable[[Request, int, str, dict[str, str] | None], Response],
+                         ) -> Callable[[Route], Route]:
+    """A decorator for an app's async routes: a refusal (``HttpError``; ``InputError`` → 422; a client gone →
+    400) becomes ``answer(request, status, message, headers)``, the app's one-line JSON or HTML answer."""
+
+    def refusals(fn: Route) -> Route:
+        @functools.wraps(fn)
+        async def route(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except HttpError as e:
+                return answer(request, e.status, e.message, e.headers)
+            except InputError as e:
+                return answer(request, 422, str(e), None)
+            except ClientDisconnect:
+                return Response(status_code=400)
+
+        return route
+
+    return refusals

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from valor_data import __version__
@@ -27,9 +27,15 @@ from valor_data.annotate.states import Role
 from valor_data.annotate.web.media import MediaCache
 from valor_data.captions.acd import ConceptMatcher, matcher_for
 from valor_data.web import render as kit_render
-from valor_data.web.errors import HttpError, InputError
+from valor_data.web.errors import HttpError
 from valor_data.web.ratelimit import RateLimiter
-from valor_data.web.requests import bearer_token, client_address, declared_length, read_json
+from valor_data.web.requests import (
+    bearer_token,
+    client_address,
+    declared_length,
+    read_json,
+    refusals_answered_by,
+)
 from valor_data.web.sessions import CSRF_FIELD, check_csrf
 
 HERE = Path(__file__).resolve().parent
@@ -166,21 +172,7 @@ async def read_text_form(request: Request) -> dict[str, str]:
     return data
 
 
-def refusals(fn: Callable) -> Callable:
-    """Wrap an async route so that a refusal becomes its one-line answer."""
-
-    @functools.wraps(fn)
-    async def route(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except HttpError as e:
-            return error_response(request, e.status, e.message, e.headers)
-        except InputError as e:
-            return error_response(request, 422, str(e))
-        except ClientDisconnect:
-            return Response(status_code=400)
-
-    return route
+refusals = refusals_answered_by(error_response)  # a refusal becomes its one-line answer
 
 
 def endpoint(roles: Iterable[Role] | None = None, body: str | None = None, limit: str = "actions"):
