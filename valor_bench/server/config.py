@@ -17,6 +17,7 @@ import yaml
 
 from valor_bench.ground_truth import SHIPPED_SPLITS, GroundTruth, load_ground_truth
 from valor_bench.metrics import METRICS, TASKS
+from valor_data.config_reader import ConfigReader
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 EXTENSIONS = {"avr": (".npz", ".json"), "avc": (".json", ".jsonl")}
@@ -101,36 +102,17 @@ class Challenge:
 
 
 # --------------------------------------------------------------------------------------------- parsing
-class _Reader:
-    """Typed access to one mapping of the YAML, naming ``where`` in every error."""
+class _Reader(ConfigReader):
+    """challenge.yaml's values."""
 
-    def __init__(self, source: Path, where: str, data: object, known: set[str]):
-        if not isinstance(data, dict):
-            raise ChallengeError(f"{source}: {where or 'top level'}: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(map(str, data)) - known)
-        if unknown:
-            raise ChallengeError(f"{source}: {where + ': ' if where else ''}unknown key {unknown[0]!r} "
-                                 f"(known: {', '.join(sorted(known))})")
-        self.source, self.where, self.data = source, where, data
-
-    def key(self, name: str) -> str:
-        return f"{self.where}.{name}" if self.where else name
-
-    def fail(self, name: str, expected: str) -> ChallengeError:
-        return ChallengeError(f"{self.source}: {self.key(name)}: expected {expected}, got {self.data.get(name)!r}")
+    error = ChallengeError
 
     def text(self, name: str, default: str | None = None, required: bool = False) -> str | None:
         value = self.data.get(name, default)
         if value is None and required:
-            raise ChallengeError(f"{self.source}: {self.key(name)}: missing")
+            raise self.missing(name)
         if value is not None and not isinstance(value, str):
             raise self.fail(name, "a string")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if not isinstance(value, bool):
-            raise self.fail(name, "true or false")
         return value
 
     def whole(self, name: str, default: int | None) -> int | None:
@@ -138,12 +120,6 @@ class _Reader:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise self.fail(name, "a whole number >= 1")
         return value
-
-    def number(self, name: str, default: float) -> float:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.fail(name, "a number > 0")
-        return float(value)
 
     def time(self, name: str) -> datetime | None:
         value = self.data.get(name)

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from valor_data.annotate.states import STAGES, Role
+from valor_data.config_reader import ConfigReader
 
 CONFIG_FILE = "campaign.yaml"
 REWORK = ("author", "other")
@@ -68,23 +69,10 @@ class CampaignConfig:
 
 
 # --------------------------------------------------------------------------------------------- parsing
-class _Reader:
-    """Typed access to one mapping of the YAML, naming the file and ``where`` in every error."""
+class _Reader(ConfigReader):
+    """campaign.yaml's values."""
 
-    def __init__(self, source: Path, where: str, data: object, known: set[str]):
-        if not isinstance(data, dict):
-            raise CampaignError(f"{source}: {where or 'top level'}: expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(map(str, data)) - known)
-        if unknown:
-            raise CampaignError(f"{source}: {where + ': ' if where else ''}unknown key {unknown[0]!r} "
-                                f"(known: {', '.join(sorted(known))})")
-        self.source, self.where, self.data = source, where, data
-
-    def key(self, name: str) -> str:
-        return f"{self.where}.{name}" if self.where else name
-
-    def fail(self, name: str, expected: str) -> CampaignError:
-        return CampaignError(f"{self.source}: {self.key(name)}: expected {expected}, got {self.data.get(name)!r}")
+    error = CampaignError
 
     def text(self, name: str, default: str | None = None) -> str:
         value = self.data.get(name, default)
@@ -92,23 +80,11 @@ class _Reader:
             raise self.fail(name, "a non-empty string")
         return value.strip()
 
-    def flag(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if not isinstance(value, bool):
-            raise self.fail(name, "true or false")
-        return value
-
     def whole(self, name: str, default: int, minimum: int = 1) -> int:
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.fail(name, f"a whole number >= {minimum}")
         return value
-
-    def positive(self, name: str, default: float) -> float:
-        value = self.data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self.fail(name, "a number > 0")
-        return float(value)
 
     def words(self, name: str, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
         value = self.data.get(name)
@@ -122,7 +98,7 @@ class _Reader:
 
     def child(self, name: str, known: set[str]) -> _Reader:
         if name not in self.data:
-            raise CampaignError(f"{self.source}: {self.key(name)}: missing")
+            raise self.missing(name)
         return _Reader(self.source, self.key(name), self.data[name], known)
 
 
@@ -172,7 +148,7 @@ def load_config(directory: str | Path) -> CampaignConfig:
             raise CampaignError(f"{source}: guidelines: file {guidelines} not found")
     return CampaignConfig(
         name=r.text("name"), stages=stages, max_rounds=r.whole("max_rounds", 3),
-        lease_minutes=r.positive("lease_minutes", 20.0),
+        lease_minutes=r.number("lease_minutes", 20.0),
         qualification_min_accepted=r.whole("qualification_min_accepted", 3, minimum=0),
         rejection_reasons=r.words("rejection_reasons"), min_words=r.whole("min_words", 8),
         max_chars=r.whole("max_chars", 1000), guidelines_path=guidelines, examples=_examples(r),
