@@ -116,8 +116,27 @@ def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
 Route = Callable[[Request], Awaitable[Response]]
 
 
-def refusals_answered_by(answer: Callable[[Request, int, str, dict[str, str] | None], Response],
-                         ) -> Callable[[Route], Route]:
+ErrorAnswer = Callable[[Request, int, str, dict[str, str] | None], Response]
+
+
+def error_handlers(answer: ErrorAnswer) -> dict[int, Callable]:
+    """Starlette's ``exception_handlers`` for what no route answers (404, 405) and for a crash (500), in the
+    app's own one-line form: a crash never shows a traceback."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        detail = getattr(exc, "detail", None) or ("not found" if status == 404 else "error")
+        if status == 405:
+            detail = "method not allowed"
+        return answer(request, status, str(detail), None)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return answer(request, 500, "internal server error", None)
+
+    return {404: http_error, 405: http_error, 500: server_error}
+
+
+def refusals_answered_by(answer: ErrorAnswer) -> Callable[[Route], Route]:
     """A decorator for an app's async routes: a refusal (``HttpError``; ``InputError`` → 422; a client gone →
     400) becomes ``answer(request, status, message, headers)``, the app's one-line JSON or HTML answer."""
 

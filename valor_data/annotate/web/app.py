@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -19,24 +17,13 @@ from valor_data.annotate.state import Campaign
 from valor_data.annotate.web import api, dashboard, pages
 from valor_data.annotate.web.routing import HERE, WebState, error_response
 from valor_data.web.headers import SecurityHeaders
+from valor_data.web.requests import error_handlers
 from valor_data.web.sessions import session_middleware
 
 CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; media-src 'self'; style-src 'self'; "
        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PRIVATE_PATHS = ("/api/", "/join", "/write", "/review", "/training", "/feedback", "/problems", "/host",
                  "/audit", "/dashboard")  # answers never cached
-
-
-async def _http_error(request: Request, exc) -> Response:
-    status = getattr(exc, "status_code", 404)
-    detail = getattr(exc, "detail", None) or ("not found" if status == 404 else "error")
-    if status == 405:
-        detail = "method not allowed"
-    return error_response(request, status, str(detail))
-
-
-async def _server_error(request: Request, exc) -> Response:
-    return error_response(request, 500, "internal server error")
 
 
 def create_app(campaign: Campaign, secure_cookies: bool = False) -> Starlette:
@@ -47,6 +34,6 @@ def create_app(campaign: Campaign, secure_cookies: bool = False) -> Starlette:
     app = Starlette(routes=routes, middleware=[
         Middleware(SecurityHeaders, csp=CSP, private_prefixes=PRIVATE_PATHS),
         session_middleware(campaign.db.session_secret(), "valor_annotate", secure_cookies),
-    ], exception_handlers={404: _http_error, 405: _http_error, 500: _server_error})
+    ], exception_handlers=error_handlers(error_response))
     app.state.annotate = state
     return app
