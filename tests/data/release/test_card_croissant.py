@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tarfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -53,7 +54,8 @@ def members(shard_dir) -> dict[str, bytes]:
 
 def test_mlcroissant_validate_passes(card_template, tmp_path):
     env = {**os.environ, "CROISSANT_CACHE": str(tmp_path / "cache")}
-    res = subprocess.run(["mlcroissant", "validate", "--jsonld", str(card_template / "croissant.json")],
+    exe = Path(sys.executable).parent / "mlcroissant"  # the venv's console script, whatever PATH holds
+    res = subprocess.run([str(exe), "validate", "--jsonld", str(card_template / "croissant.json")],
                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Found the following" not in res.stdout + res.stderr  # mlcroissant's header for errors and warnings
