@@ -53,16 +53,23 @@ async def read_form(request: Request, max_bytes: int, max_fields: int = 32, csrf
     return data
 
 
-async def read_json(request: Request, max_bytes: int, max_depth: int) -> dict:
-    """A JSON object body of at most ``max_bytes``, nested at most ``max_depth`` deep; HttpError 400/413/422."""
+async def read_bounded(request: Request, max_bytes: int, what: str) -> bytearray:
+    """The whole body, refused (HttpError 413 "``what`` over N KiB") before the first byte when its declared
+    length is over ``max_bytes`` and as soon as a chunked body passes it."""
     declared = declared_length(request)
     if declared is not None and declared > max_bytes:
-        raise HttpError(413, f"JSON body over {max_bytes // 1024} KiB")
+        raise HttpError(413, f"{what} over {max_bytes // 1024} KiB")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise HttpError(413, f"JSON body over {max_bytes // 1024} KiB")
+            raise HttpError(413, f"{what} over {max_bytes // 1024} KiB")
+    return body
+
+
+async def read_json(request: Request, max_bytes: int, max_depth: int) -> dict:
+    """A JSON object body of at most ``max_bytes``, nested at most ``max_depth`` deep; HttpError 400/413/422."""
+    body = await read_bounded(request, max_bytes, "JSON body")
     if not body:
         return {}
     if json_depth_exceeds([bytes(body)], max_depth) is not None:

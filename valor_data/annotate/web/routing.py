@@ -32,7 +32,7 @@ from valor_data.web.ratelimit import RateLimiter
 from valor_data.web.requests import (
     bearer_token,
     client_address,
-    declared_length,
+    read_bounded,
     read_json,
     refusals_answered_by,
 )
@@ -150,14 +150,7 @@ async def read_text_form(request: Request) -> dict[str, str]:
     """A page form (``application/x-www-form-urlencoded``, what every form here sends) of at most
     MAX_FORM_BYTES, decoded as strict UTF-8 so a caption in another encoding is refused rather than
     silently garbled; its CSRF token checked. HttpError 403/413/415/422."""
-    declared = declared_length(request)
-    if declared is not None and declared > MAX_FORM_BYTES:
-        raise HttpError(413, f"form over {MAX_FORM_BYTES // 1024} KiB")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise HttpError(413, f"form over {MAX_FORM_BYTES // 1024} KiB")
+    body = await read_bounded(request, MAX_FORM_BYTES, "form")
     if body and request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
         raise HttpError(415, "send the form as application/x-www-form-urlencoded")
     try:
